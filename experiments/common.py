@@ -1,0 +1,36 @@
+"""Flag parsing helpers shared by the experiment scripts (flags live only in experiments/)."""
+
+import sys
+
+from absl import app
+
+
+def parse_resolutions(text, flag="--resolutions"):
+    """'224,210,196' -> [224, 210, 196]; a clear error naming the flag otherwise."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except (AttributeError, ValueError):
+        raise ValueError(
+            f"{flag} should be comma-separated positive integers, e.g. 224,210,196. Received {text!r}"
+        ) from None
+    if not values or any(v < 1 for v in values):
+        raise ValueError(
+            f"{flag} should be comma-separated positive integers, e.g. 224,210,196. Received {text!r}"
+        )
+    return values
+
+
+def run_main(main, errors):
+    """Runs an absl `main`; the expected `errors` end the program with a one-line message and
+    exit status 2 instead of a traceback."""
+
+    def wrapped(argv):
+        if len(argv) > 1:
+            sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
+        try:
+            return main(argv)
+        except errors as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    app.run(wrapped)

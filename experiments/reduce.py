@@ -1,0 +1,80 @@
+"""Evaluates a trained classifier at lower input resolutions: accuracy, FLOPs, speed.
+
+  python -m experiments.reduce --arch=resnet50 --dataset=imagenet2012 --output_dir=results/r50
+  python -m experiments.reduce --model_path=my_model.keras --dataset=folder:/data/val \
+      --resolutions=224,192,160
+"""
+
+from absl import flags
+
+from experiments import common
+from reswise_tf import architectures, data, distribute, models
+from reswise_tf.reduce import run_reduce
+from reswise_tf.rescale import RescaleError
+from reswise_tf.sweep import SweepConfig, SweepMismatchError
+
+ARCH_RESOLUTIONS = {224: "224,210,196,182,168,154,140", 32: "32,28,24,20,16,12"}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("arch", None, f"Registered architecture: {', '.join(sorted(architectures.ARCHITECTURES))}. Default: None.")
+flags.DEFINE_string("weights", "imagenet", "With --arch: imagenet, none, or a checkpoint (.keras, .h5, .weights.h5). Default: imagenet.")
+flags.DEFINE_string("model_path", None, "Any Keras classifier file (.keras or .h5) instead of --arch. Default: None.")
+flags.DEFINE_integer("native_resolution", None, "Resolution the model was trained at. Default: the model's input size.")
+flags.DEFINE_string("preprocess", None, "preprocess_input mode: caffe, tf, torch, none. Default: the architecture's (none for --model_path).")
+flags.DEFINE_float("crop_pct", None, "Centre-crop fraction for ImageNet-size images. Default: the architecture's (0.875).")
+flags.DEFINE_string("dataset", None, "TFDS name (cifar10, imagenet2012, fashion_mnist, ...) or folder:PATH. Default: None.")
+flags.DEFINE_string("split", None, "Split to evaluate. Default: validation if the dataset has one, else test.")
+flags.DEFINE_string("data_dir", None, "TFDS data directory. Default: ~/tensorflow_datasets.")
+flags.DEFINE_bool("download", False, "Let TFDS download and prepare the dataset. Default: False.")
+flags.DEFINE_bool("skip_bad_images", False, "Skip (and count) unreadable images of a folder. Default: False.")
+flags.DEFINE_string("resolutions", None, "Comma-separated resolutions. Default: 224,210,...,140 for 224-px models, 32,28,...,12 for 32-px models, else the native one with 7/8, 3/4, 5/8, 1/2 of it.")
+flags.DEFINE_string("output_dir", "results/reduce", "Where the prediction cache, results.csv/.md and figures go. Default: results/reduce.")
+flags.DEFINE_integer("num_examples", None, "Evaluate only the first N examples. Default: all.")
+flags.DEFINE_integer("batch_size", 32, "Global batch size. Default: 32.")
+flags.DEFINE_integer("topk", 5, "k of the top-k accuracy column. Default: 5.")
+flags.DEFINE_enum("strategy", "default", distribute.STRATEGIES, "tf.distribute strategy. Default: default.")
+flags.DEFINE_string("tpu", "", "TPU address or name for --strategy=tpu. Default: local.")
+flags.DEFINE_integer("verbose", 1, "1 shows progress bars, 0 nothing. Default: 1.")
+
+
+def default_resolutions(native):
+    if native in ARCH_RESOLUTIONS:
+        return common.parse_resolutions(ARCH_RESOLUTIONS[native])
+    return sorted({native, *(max(1, round(native * f)) for f in (7 / 8, 3 / 4, 5 / 8, 1 / 2))}, reverse=True)
+
+
+def main(argv):
+    del argv
+    if (FLAGS.arch is None) == (FLAGS.model_path is None):
+        raise ValueError("Pass exactly one of --arch and --model_path. "
+                         f"Received arch={FLAGS.arch!r}, model_path={FLAGS.model_path!r}")
+    if FLAGS.dataset is None:
+        raise ValueError("--dataset is required: a TFDS name or folder:PATH")
+    resolutions = common.parse_resolutions(FLAGS.resolutions) if FLAGS.resolutions else None
+    source = data.load_source(FLAGS.dataset, split=FLAGS.split, data_dir=FLAGS.data_dir,
+                              download=FLAGS.download, skip_bad_images=FLAGS.skip_bad_images)
+    strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)
+    with strategy.scope():
+        if FLAGS.arch:
+            loaded = models.load_arch(FLAGS.arch, FLAGS.weights, classes=source.num_classes,
+                                      native_resolution=FLAGS.native_resolution)
+        else:
+            loaded = models.load_user_model(FLAGS.model_path, native_resolution=FLAGS.native_resolution,
+                                            preprocess=FLAGS.preprocess or "none")
+    config = SweepConfig(
+        resolutions=resolutions or default_resolutions(loaded.native_resolution),
+        native_resolution=loaded.native_resolution,
+        preprocess=FLAGS.preprocess or loaded.preprocess,
+        crop_pct=FLAGS.crop_pct if FLAGS.crop_pct is not None else loaded.crop_pct,
+        batch_size=FLAGS.batch_size,
+        topk=FLAGS.topk,
+        num_examples=FLAGS.num_examples,
+    )
+    rows = run_reduce(loaded, source, config, FLAGS.output_dir, strategy=strategy, verbose=FLAGS.verbose)
+    with open(f"{FLAGS.output_dir}/results.md") as f:
+        print(f.read())
+    print(f"Wrote {FLAGS.output_dir}/results.csv ({len(rows)} rows), results.md and figures.")
+
+
+if __name__ == "__main__":
+    common.run_main(main, (ValueError, FileNotFoundError, data.DataError, RescaleError, SweepMismatchError))

@@ -1,0 +1,105 @@
+"""The architecture registry: every fact about a built-in architecture, declared once.
+
+Each `ArchSpec` names a Keras applications builder, the resolution its ImageNet weights were
+trained at, the smallest input size whose weights still fit the same layer structure, the
+`preprocess_input` mode of the architecture and the crop fraction used for ImageNet-size data.
+"""
+
+import dataclasses
+from typing import Callable
+
+import keras
+
+PREPROCESS_MODES = ("caffe", "tf", "torch", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchSpec:
+    """Metadata of one architecture (the analogue of timm's pretrained config).
+
+    Attributes:
+      name: registry key, e.g. `"resnet50"`.
+      builder: Keras applications builder with the standard keyword signature
+        (`include_top, weights, input_tensor, classes, classifier_activation`).
+      native_resolution: input size (pixels, square) of the ImageNet weights.
+      min_resolution: smallest input size at which the same layers (and so the same weights)
+        exist. Measured: ResNets and MobileNetV2 have no lower limit above 1 px; NASNetMobile
+        changes its reduction cells below 19 px.
+      preprocess: `preprocess_input` mode, one of `PREPROCESS_MODES`.
+      crop_pct: fraction of the resized image kept by the centre crop for ImageNet-size data.
+    """
+
+    name: str
+    builder: Callable[..., keras.Model]
+    native_resolution: int = 224
+    min_resolution: int = 1
+    preprocess: str = "caffe"
+    crop_pct: float = 0.875
+
+    def build(
+        self,
+        resolution,
+        *,
+        weights=None,
+        classes=1000,
+        channels=3,
+        classifier_activation="softmax",
+    ):
+        """Builds the architecture for `resolution` x `resolution` inputs.
+
+        The input is given as `input_tensor=keras.Input(...)`, which (unlike `input_shape`)
+        also accepts sizes below Keras' 32-pixel floor.
+
+        Args:
+          resolution: input height and width in pixels.
+          weights: `None` (random) or `"imagenet"` (downloads; only at the native size).
+          classes: number of output classes.
+          channels: input channels.
+          classifier_activation: activation of the last Dense layer.
+        """
+        check_resolution(resolution, self.min_resolution, arg="resolution", arch=self.name)
+        if weights not in (None, "imagenet"):
+            raise ValueError(
+                f"`weights` should be None or 'imagenet' for ArchSpec.build. Received weights={weights!r}"
+            )
+        return self.builder(
+            include_top=True,
+            weights=weights,
+            input_tensor=keras.Input((resolution, resolution, channels), name="image"),
+            classes=classes,
+            classifier_activation=classifier_activation,
+        )
+
+
+def check_resolution(resolution, min_resolution=1, *, arg="resolution", arch=None):
+    """Raises ValueError unless `resolution` is an int >= `min_resolution`."""
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < min_resolution:
+        where = f" for architecture '{arch}'" if arch else ""
+        raise ValueError(
+            f"`{arg}` should be an integer >= {min_resolution}{where} (the smallest size at which "
+            f"its weights fit). Received {arg}={resolution!r}"
+        )
+
+
+ARCHITECTURES = {
+    spec.name: spec
+    for spec in (
+        ArchSpec("resnet50", keras.applications.ResNet50, preprocess="caffe"),
+        ArchSpec("resnet101", keras.applications.ResNet101, preprocess="caffe"),
+        ArchSpec("resnet152", keras.applications.ResNet152, preprocess="caffe"),
+        ArchSpec("mobilenet_v2", keras.applications.MobileNetV2, preprocess="tf"),
+        ArchSpec("nasnet", keras.applications.NASNetMobile, min_resolution=19, preprocess="tf"),
+    )
+}
+
+
+def get_arch(name):
+    """Returns the `ArchSpec` registered as `name`; the error lists the valid names."""
+    if isinstance(name, ArchSpec):
+        return name
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown architecture {name!r}. Available: {', '.join(sorted(ARCHITECTURES))}"
+        ) from None

@@ -1,0 +1,123 @@
+"""Loading the classifier to study: a registered architecture or any user `.keras`/`.h5` file."""
+
+import dataclasses
+import os
+
+import keras
+
+from reswise_tf import architectures
+from reswise_tf.rescale import input_resolution
+
+MODEL_EXTENSIONS = (".keras", ".h5")
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A classifier and the facts a sweep needs about it.
+
+    Attributes:
+      model: the Keras model at its native resolution.
+      arch: the `ArchSpec` when built from the registry (used to rebuild it), else None.
+      native_resolution: the size it was trained at (pixels).
+      preprocess: default `preprocess_input` mode.
+      crop_pct: default centre-crop fraction.
+      identity: JSON description (what model, which weights), stored with its predictions.
+    """
+
+    model: keras.Model
+    arch: architectures.ArchSpec | None
+    native_resolution: int
+    preprocess: str
+    crop_pct: float
+    identity: dict
+
+
+def load_model_file(path):
+    """Loads a whole Keras model with safe mode on (no arbitrary code from the file)."""
+    if not isinstance(path, str) or not path.endswith(MODEL_EXTENSIONS):
+        raise ValueError(
+            f"`model_path` should be a .keras or .h5 model file. Received model_path={path!r}"
+        )
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Model file not found: {path!r}")
+    try:
+        return keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:  # Keras raises many types for a bad file
+        raise ValueError(f"Cannot load a Keras model from {path!r}: {e}") from e
+
+
+def load_arch(name, weights="imagenet", *, classes=None, native_resolution=None):
+    """A registered architecture with `weights`: `imagenet`, `none`, or a checkpoint path.
+
+    A checkpoint is a whole model (`.keras`, `.h5`, e.g. one trained at 32x32 by
+    `experiments.train`; its input size is the native resolution) or a `.weights.h5` file
+    (loaded into the architecture built with `classes` outputs at `native_resolution`).
+    """
+    spec = architectures.get_arch(name)
+    if weights is None or weights == "none":
+        resolution = native_resolution or spec.native_resolution
+        model = spec.build(resolution, classes=classes or 1000)
+        weights = "none"
+    elif weights == "imagenet":
+        resolution = spec.native_resolution
+        if native_resolution not in (None, resolution):
+            raise ValueError(
+                f"ImageNet weights of '{name}' are at {resolution} px. "
+                f"Received native_resolution={native_resolution}"
+            )
+        try:
+            model = spec.build(resolution, weights="imagenet")
+        except Exception as e:
+            raise ValueError(
+                f"Cannot get the ImageNet weights of '{name}' (they are downloaded on first use "
+                f"into ~/.keras/models; is there a network?): {e}"
+            ) from e
+    elif isinstance(weights, str) and weights.endswith(".weights.h5"):
+        if not os.path.isfile(weights):
+            raise FileNotFoundError(f"`weights` file not found: {weights!r}")
+        resolution = native_resolution or spec.native_resolution
+        model = spec.build(resolution, classes=classes or 1000)
+        model.load_weights(weights)
+    elif isinstance(weights, str) and weights.endswith(MODEL_EXTENSIONS):
+        model = load_model_file(weights)
+        resolution = native_resolution or input_resolution(model)
+    else:
+        raise ValueError(
+            "`weights` should be 'imagenet', 'none', or a .keras/.h5/.weights.h5 file. "
+            f"Received weights={weights!r}"
+        )
+    return LoadedModel(
+        model=model,
+        arch=spec,
+        native_resolution=resolution,
+        preprocess=spec.preprocess,
+        crop_pct=spec.crop_pct,
+        identity={"arch": spec.name, "weights": _describe(weights)},
+    )
+
+
+def load_user_model(path, *, native_resolution=None, preprocess="none", crop_pct=0.875):
+    """Any user classifier file; rebuilt for other resolutions by cloning its graph."""
+    model = load_model_file(path)
+    resolution = input_resolution(model)
+    if native_resolution is None:
+        if resolution is None:
+            raise ValueError(
+                f"Model {path!r} has an undefined input size: pass --native_resolution"
+            )
+        native_resolution = resolution
+    return LoadedModel(
+        model=model,
+        arch=None,
+        native_resolution=native_resolution,
+        preprocess=preprocess,
+        crop_pct=crop_pct,
+        identity={"model_path": _describe(path)},
+    )
+
+
+def _describe(path):
+    if path in ("imagenet", "none"):
+        return path
+    stat = os.stat(path)
+    return {"path": os.path.abspath(path), "bytes": stat.st_size}

@@ -1,0 +1,128 @@
+"""Rebuilding a trained classifier at another input resolution, weights unchanged.
+
+A CNN that ends in global pooling has no weight whose shape depends on the input size, so the
+same weights serve any resolution. `rescale` builds the same layers for the new input size and
+copies every weight; at the original size its outputs are exactly the original model's.
+"""
+
+import keras
+
+from reswise_tf import architectures
+
+# Layers whose output size grows with the input: a Dense after them fixes the resolution.
+_SIZE_BOUND_LAYERS = (keras.layers.Flatten, keras.layers.Reshape)
+
+
+class RescaleError(ValueError):
+    """The model cannot be rebuilt at the requested resolution with the same weights."""
+
+
+def input_resolution(model):
+    """Returns the square spatial input size of `model` (None if undefined)."""
+    shape = model.inputs[0].shape
+    if len(shape) != 4:
+        raise RescaleError(
+            f"Expected a model with one image input of shape (batch, height, width, channels). "
+            f"Received input shape {tuple(shape)} for model '{model.name}'"
+        )
+    height, width = shape[1], shape[2]
+    if height != width:
+        raise RescaleError(
+            f"Only square inputs are supported. Model '{model.name}' has input size {height}x{width}"
+        )
+    return height
+
+
+def rescale(model, resolution, arch=None):
+    """Returns `model` rebuilt for `resolution` x `resolution` inputs with all weights copied.
+
+    Args:
+      model: a trained Keras functional classifier with one image input (NHWC).
+      resolution: new input height and width in pixels.
+      arch: optional `ArchSpec` or registry name. When given, the model is rebuilt with the
+        architecture's own builder (which may place shape-dependent layers differently, as
+        NASNet's cropping does); otherwise the functional graph is cloned onto a new input.
+
+    Returns:
+      A new `keras.Model`; the original is not modified.
+
+    Raises:
+      RescaleError: the model has no global pooling before its classifier (a Flatten or
+        Reshape fixes the input size), or the weights do not fit at this resolution (the message
+        names the first layer that differs and the smallest valid size where it is known).
+    """
+    spec = architectures.get_arch(arch) if arch is not None else None
+    min_resolution = spec.min_resolution if spec else 1
+    architectures.check_resolution(
+        resolution, min_resolution, arg="resolution", arch=spec.name if spec else None
+    )
+    _check_global_pooling(model)
+    channels = model.inputs[0].shape[-1]
+    if spec is not None:
+        new = spec.build(
+            resolution,
+            classes=model.outputs[0].shape[-1],
+            channels=channels,
+            classifier_activation=_classifier_activation(model),
+        )
+    else:
+        try:
+            image = keras.Input((resolution, resolution, channels), name="image")
+            new = keras.models.clone_model(
+                model, input_tensors=keras.tree.pack_sequence_as(model.input, [image])
+            )
+        except ValueError as e:
+            raise RescaleError(
+                f"Model '{model.name}' cannot be built at resolution={resolution}: {e}"
+            ) from e
+    copy_weights(model, new, resolution=resolution, min_resolution=min_resolution)
+    return new
+
+
+def copy_weights(source, target, *, resolution=None, min_resolution=None):
+    """Copies the weights of `source` into `target`, layer by layer, after checking that both
+    have the same weighted layers (class, and the shape of every weight) in the same order."""
+    src = [layer for layer in source.layers if layer.weights]
+    dst = [layer for layer in target.layers if layer.weights]
+    hint = f" The smallest valid resolution is {min_resolution}." if min_resolution else ""
+    at = f" at resolution={resolution}" if resolution is not None else ""
+    for a, b in zip(src, dst):
+        shapes_a = [tuple(w.shape) for w in a.weights]
+        shapes_b = [tuple(w.shape) for w in b.weights]
+        if type(a) is not type(b) or shapes_a != shapes_b:
+            raise RescaleError(
+                f"The weights of model '{source.name}' do not fit its architecture{at}: layer "
+                f"'{a.name}' ({type(a).__name__}, weights {shapes_a}) meets layer '{b.name}' "
+                f"({type(b).__name__}, weights {shapes_b}).{hint}"
+            )
+    if len(src) != len(dst):
+        raise RescaleError(
+            f"The weights of model '{source.name}' do not fit its architecture{at}: "
+            f"{len(src)} weighted layers against {len(dst)}.{hint}"
+        )
+    for a, b in zip(src, dst):
+        b.set_weights(a.get_weights())
+
+
+def _check_global_pooling(model):
+    for layer in _all_layers(model):
+        if isinstance(layer, _SIZE_BOUND_LAYERS):
+            raise RescaleError(
+                f"Model '{model.name}' has no global pooling before its classifier: layer "
+                f"'{layer.name}' ({type(layer).__name__}) ties the classifier's weights to the "
+                f"input size, so the model cannot run at another resolution"
+            )
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+def _classifier_activation(model):
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    name = getattr(activation, "__name__", None)
+    return name if name in ("softmax", "linear", "sigmoid") else "softmax"

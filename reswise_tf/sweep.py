@@ -1,0 +1,319 @@
+"""The resolution sweep: every image decoded once, run through the model at every resolution.
+
+One pass over the data evaluates all resolutions not yet cached: each decoded image is resized
+to every resolution and fed to the model rebuilt for it (`rescale`). Per-image predictions are
+written per resolution as `PredictionTable`s; progress is checkpointed every few batches, so an
+interrupted sweep run again goes on where it stopped and gives the same table.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from reswise_tf import data as data_lib
+from reswise_tf import predictions
+from reswise_tf import preprocessing
+from reswise_tf.flops import count_macs
+from reswise_tf.rescale import rescale
+
+_PARTIAL = "partial.npz"
+
+
+@dataclasses.dataclass
+class SweepConfig:
+    """What a sweep evaluates; everything that changes its results is in `fingerprint()`.
+
+    Attributes:
+      resolutions: input sizes (pixels) to evaluate; the native one is always included.
+      native_resolution: the size the model was trained at (the reference row).
+      preprocess: `preprocess_input` mode (`caffe`, `tf`, `torch`, `none`).
+      crop_pct: centre-crop fraction for ImageNet-size images.
+      batch_size: global batch size.
+      topk: the k of top-k accuracy (default 5).
+      cache_k: classes kept per image in the cache (>= topk).
+      num_examples: evaluate only the first N examples (None: all).
+      checkpoint_every: save progress every this many batches.
+    """
+
+    resolutions: list
+    native_resolution: int
+    preprocess: str = "none"
+    crop_pct: float = 0.875
+    batch_size: int = 32
+    topk: int = 5
+    cache_k: int = 10
+    num_examples: int | None = None
+    checkpoint_every: int = 20
+
+    def __post_init__(self):
+        if not self.resolutions:
+            raise ValueError("`resolutions` should name at least one resolution. Received []")
+        for r in self.resolutions:
+            if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+                raise ValueError(
+                    f"`resolutions` should be positive integers. Received resolutions={self.resolutions!r}"
+                )
+        self.resolutions = sorted(set(self.resolutions) | {self.native_resolution}, reverse=True)
+        preprocessing.check_preprocess(self.preprocess)
+        preprocessing.check_crop_pct(self.crop_pct)
+        for name in ("batch_size", "topk", "cache_k", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` should be a positive integer. Received {name}={value!r}")
+        if self.num_examples is not None and (
+            not isinstance(self.num_examples, int) or self.num_examples < 1
+        ):
+            raise ValueError(
+                f"`num_examples` should be a positive integer or None. Received num_examples={self.num_examples!r}"
+            )
+        self.cache_k = max(self.cache_k, self.topk)
+
+    def fingerprint(self):
+        """The settings that change per-image results (not batch size or checkpointing)."""
+        return {
+            "native_resolution": self.native_resolution,
+            "preprocess": self.preprocess,
+            "crop_pct": self.crop_pct,
+            "cache_k": self.cache_k,
+            "num_examples": self.num_examples,
+        }
+
+
+class SweepMismatchError(ValueError):
+    """`output_dir` holds a sweep of another model, dataset or configuration."""
+
+
+def sweep(model, source, config, output_dir, *, arch=None, identity=None, strategy=None, verbose=1):
+    """Evaluates `model` at every resolution of `config` on `source`; returns the tables.
+
+    Args:
+      model: the trained classifier at its native resolution.
+      source: a `data.DataSource`.
+      config: a `SweepConfig`.
+      output_dir: where the prediction cache lives (`predictions/res_<R>.npz`).
+      arch: optional `ArchSpec` (or name) used to rebuild the model, see `rescale`.
+      identity: JSON-serialisable description of model and data (stored, and compared on
+        resume: a cache of another model or dataset is an error, never mixed in).
+      strategy: a `tf.distribute.Strategy` (default: the default strategy).
+      verbose: 1 shows a progress bar.
+
+    Returns:
+      {resolution: PredictionTable}, for every resolution of the config.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    fingerprint = {"identity": identity or {}, "config": config.fingerprint(), "dataset": source.name,
+                   "split": source.split}
+    _check_fingerprint(output_dir, fingerprint)
+    tables = {}
+    for r in config.resolutions:
+        path = predictions.table_path(output_dir, r)
+        if os.path.exists(path):
+            tables[r] = predictions.PredictionTable.load(path)
+    todo = [r for r in config.resolutions if r not in tables]
+    if todo:
+        if verbose:
+            done = ", ".join(str(r) for r in sorted(tables, reverse=True)) or "none"
+            print(f"Cached resolutions: {done}. Evaluating: {', '.join(map(str, todo))}")
+        tables.update(_evaluate(model, source, config, output_dir, todo, arch, strategy, verbose))
+    return {r: tables[r] for r in config.resolutions}
+
+
+def _check_fingerprint(output_dir, fingerprint):
+    path = os.path.join(output_dir, "predictions", "sweep.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            previous = json.load(f)
+        if previous != json.loads(json.dumps(fingerprint)):
+            raise SweepMismatchError(
+                f"`output_dir` {output_dir!r} holds predictions of another sweep "
+                f"({json.dumps(previous, sort_keys=True)}); this one is "
+                f"{json.dumps(fingerprint, sort_keys=True)}. Use another --output_dir or delete it."
+            )
+    else:
+        predictions.atomic_write_text(path, json.dumps(fingerprint, indent=2, sort_keys=True))
+
+
+def _forward_fn(model, cache_k, strategy):
+    softmax = not outputs_probabilities(model)
+
+    def replica_fn(images):
+        outputs = model(images, training=False)
+        if softmax:
+            outputs = tf.nn.softmax(outputs, axis=-1)
+        probs, ids = tf.math.top_k(outputs, k=min(cache_k, outputs.shape[-1]))
+        return tf.cast(ids, tf.int32), probs
+
+    @tf.function(reduce_retracing=True)
+    def forward(images):
+        ids, probs = strategy.run(replica_fn, args=(images,))
+        return strategy.gather(ids, axis=0), strategy.gather(probs, axis=0)
+
+    return forward
+
+
+def outputs_probabilities(model):
+    """Whether the model's last layer already applies a softmax (else its outputs are logits)."""
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Softmax):
+        return True
+    return getattr(last, "activation", None) is keras.activations.softmax
+
+
+def _gather_fn(strategy):
+    @tf.function(reduce_retracing=True)
+    def gather(labels, index):
+        return strategy.gather(labels, axis=0), strategy.gather(index, axis=0)
+
+    return gather
+
+
+def _evaluate(model, source, config, output_dir, todo, arch, strategy, verbose):
+    with strategy.scope():
+        models = {r: rescale(model, r, arch=arch) for r in todo}
+    macs = {r: count_macs(m) for r, m in models.items()}
+    forwards = {r: _forward_fn(m, config.cache_k, strategy) for r, m in models.items()}
+    gather = _gather_fn(strategy)
+
+    state = _load_partial(output_dir, todo)
+    n_done = len(state["index"])
+    ds = source.dataset
+    if config.num_examples is not None:
+        ds = ds.take(config.num_examples)
+    ds = ds.skip(n_done)
+    fn = preprocessing.multi_resolution_fn(
+        todo,
+        mode=config.preprocess,
+        crop_pct=config.crop_pct,
+        direct=source.small_images,
+        channels=model.inputs[0].shape[-1],
+    )
+    ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = strategy.experimental_distribute_dataset(ds)
+
+    expected = source.num_examples
+    if config.num_examples is not None:
+        expected = min(expected, config.num_examples) if expected else config.num_examples
+    bar = keras.utils.Progbar(expected or None, verbose=verbose, unit_name="image") if verbose else None
+    if bar is not None and n_done:
+        bar.update(n_done)
+    iterator = iter(ds)
+    batches = 0
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            break
+        except tf.errors.InvalidArgumentError as e:
+            _save_partial(output_dir, todo, state)
+            bad = data_lib.find_bad_image(source.files, len(state["index"])) if source.files else None
+            where = f"image {bad}" if bad else "an image"
+            raise data_lib.DataError(
+                f"Cannot decode {where} ({e.message.splitlines()[0]}). Fix or remove it, or pass "
+                "--skip_bad_images to skip unreadable images (they are counted and reported)."
+            ) from None
+        labels, index = gather(batch["label"], batch["index"])
+        state["labels"].append(labels.numpy())
+        state["index"].append(index.numpy())
+        # Speed is timed on full batches after the first (which includes tracing).
+        timed = batches > 0 and len(index) == config.batch_size
+        for r in todo:
+            start = time.perf_counter()
+            ids, probs = forwards[r](batch["images"][str(r)])
+            ids, probs = ids.numpy(), probs.numpy()
+            if timed:
+                state["seconds"][r] += time.perf_counter() - start
+                state["timed"][r] += len(index)
+            state["ids"][r].append(ids)
+            state["probs"][r].append(probs)
+        batches += 1
+        if bar is not None:
+            values = [(f"top1@{r}", _running_top1(state, r)) for r in todo[:4]]
+            bar.add(len(index), values=values)
+        if batches % config.checkpoint_every == 0:
+            _save_partial(output_dir, todo, state)
+
+    index = _concat(state["index"], np.int64)
+    order = np.argsort(index, kind="stable")
+    if len(np.unique(index)) != len(index):
+        raise RuntimeError("An image was evaluated twice; the dataset sharding is wrong")
+    skipped = (expected - len(index)) if expected else 0
+    if skipped and verbose:
+        print(f"Skipped {skipped} unreadable image(s).")
+    tables = {}
+    for r in todo:
+        table = predictions.PredictionTable(
+            resolution=r,
+            index=index[order],
+            labels=_concat(state["labels"], np.int64)[order],
+            top_ids=_concat(state["ids"][r], np.int32, config.cache_k)[order],
+            top_probs=_concat(state["probs"][r], np.float32, config.cache_k)[order],
+            meta={
+                "macs": int(macs[r]),
+                "forward_seconds": float(state["seconds"][r]),
+                "timed_images": int(state["timed"][r]),
+                "num_skipped": int(max(skipped, 0)),
+                "native_resolution": config.native_resolution,
+            },
+        )
+        table.save(predictions.table_path(output_dir, r))
+        tables[r] = table
+    partial = os.path.join(output_dir, "predictions", _PARTIAL)
+    if os.path.exists(partial):
+        os.remove(partial)
+    return tables
+
+
+def _running_top1(state, r):
+    if not state["ids"][r]:
+        return 0.0
+    ids, labels = state["ids"][r][-1], state["labels"][-1]
+    return float(np.mean(ids[:, 0] == labels))
+
+
+def _concat(chunks, dtype, k=None):
+    if not chunks:
+        return np.zeros((0,) if k is None else (0, k), dtype)
+    return np.concatenate(chunks).astype(dtype)
+
+
+def _empty_state(todo):
+    return {"index": [], "labels": [], "ids": {r: [] for r in todo}, "probs": {r: [] for r in todo},
+            "seconds": {r: 0.0 for r in todo}, "timed": {r: 0 for r in todo}}
+
+
+def _save_partial(output_dir, todo, state):
+    if not state["index"]:
+        return
+    arrays = {"resolutions": np.array(todo), "index": np.concatenate(state["index"]),
+              "labels": np.concatenate(state["labels"])}
+    for r in todo:
+        arrays[f"ids_{r}"] = np.concatenate(state["ids"][r])
+        arrays[f"probs_{r}"] = np.concatenate(state["probs"][r])
+        arrays[f"seconds_{r}"] = np.array(state["seconds"][r])
+        arrays[f"timed_{r}"] = np.array(state["timed"][r])
+    predictions.atomic_save_npz(os.path.join(output_dir, "predictions", _PARTIAL), arrays)
+
+
+def _load_partial(output_dir, todo):
+    """Progress of an interrupted pass over the same resolutions (else an empty state)."""
+    state = _empty_state(todo)
+    path = os.path.join(output_dir, "predictions", _PARTIAL)
+    if not os.path.exists(path):
+        return state
+    with np.load(path) as saved:
+        if sorted(saved["resolutions"].tolist()) != sorted(todo):
+            return state
+        state["index"].append(saved["index"])
+        state["labels"].append(saved["labels"])
+        for r in todo:
+            state["ids"][r].append(saved[f"ids_{r}"])
+            state["probs"][r].append(saved[f"probs_{r}"])
+            state["seconds"][r] = float(saved[f"seconds_{r}"])
+            state["timed"][r] = int(saved[f"timed_{r}"])
+    return state
