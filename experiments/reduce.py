@@ -13,8 +13,6 @@ from reswise_tf.reduce import run_reduce
 from reswise_tf.rescale import RescaleError
 from reswise_tf.sweep import SweepConfig, SweepMismatchError
 
-ARCH_RESOLUTIONS = {224: "224,210,196,182,168,154,140", 32: "32,28,24,20,16,12"}
-
 FLAGS = flags.FLAGS
 flags.DEFINE_string("arch", None, f"Registered architecture: {', '.join(sorted(architectures.ARCHITECTURES))}. Default: None.")
 flags.DEFINE_string("weights", "imagenet", "With --arch: imagenet, none, or a checkpoint (.keras, .h5, .weights.h5). Default: imagenet.")
@@ -37,12 +35,6 @@ flags.DEFINE_string("tpu", "", "TPU address or name for --strategy=tpu. Default:
 flags.DEFINE_integer("verbose", 1, "1 shows progress bars, 0 nothing. Default: 1.")
 
 
-def default_resolutions(native):
-    if native in ARCH_RESOLUTIONS:
-        return common.parse_resolutions(ARCH_RESOLUTIONS[native])
-    return sorted({native, *(max(1, round(native * f)) for f in (7 / 8, 3 / 4, 5 / 8, 1 / 2))}, reverse=True)
-
-
 def main(argv):
     del argv
     if (FLAGS.arch is None) == (FLAGS.model_path is None):
@@ -62,7 +54,7 @@ def main(argv):
             loaded = models.load_user_model(FLAGS.model_path, native_resolution=FLAGS.native_resolution,
                                             preprocess=FLAGS.preprocess or "none")
     config = SweepConfig(
-        resolutions=resolutions or default_resolutions(loaded.native_resolution),
+        resolutions=resolutions or architectures.default_resolutions(loaded.native_resolution),
         native_resolution=loaded.native_resolution,
         preprocess=FLAGS.preprocess or loaded.preprocess,
         crop_pct=FLAGS.crop_pct if FLAGS.crop_pct is not None else loaded.crop_pct,

@@ -62,13 +62,17 @@ class ArchSpec:
             raise ValueError(
                 f"`weights` should be None or 'imagenet' for ArchSpec.build. Received weights={weights!r}"
             )
-        return self.builder(
+        image = keras.Input((resolution, resolution, channels), name="image")
+        model = self.builder(
             include_top=True,
             weights=weights,
-            input_tensor=keras.Input((resolution, resolution, channels), name="image"),
+            input_tensor=image,
             classes=classes,
             classifier_activation=classifier_activation,
         )
+        # Keras lists an `input_tensor` input as `[image]`; a single input avoids structure
+        # warnings on every call and matches models built with `input_shape`.
+        return keras.Model(image, model.output, name=model.name)
 
 
 def check_resolution(resolution, min_resolution=1, *, arg="resolution", arch=None):
@@ -103,3 +107,20 @@ def get_arch(name):
         raise ValueError(
             f"Unknown architecture {name!r}. Available: {', '.join(sorted(ARCHITECTURES))}"
         ) from None
+
+
+# The resolutions the thesis tried: ImageNet models (native 224) and CIFAR-10 models (native 32).
+THESIS_RESOLUTIONS = {
+    224: (224, 210, 196, 182, 168, 154, 140),
+    32: (32, 28, 24, 20, 16, 12),
+}
+
+
+def default_resolutions(native_resolution):
+    """The thesis's sweep for a 224- or 32-px model, else the native size with 7/8, 3/4, 5/8
+    and 1/2 of it (e.g. 64 -> 64, 56, 48, 40, 32)."""
+    if native_resolution in THESIS_RESOLUTIONS:
+        return list(THESIS_RESOLUTIONS[native_resolution])
+    fractions = (7 / 8, 3 / 4, 5 / 8, 1 / 2)
+    return sorted({native_resolution, *(max(1, round(native_resolution * f)) for f in fractions)},
+                  reverse=True)

@@ -12,6 +12,7 @@ nothing dropped goes unnoticed). Sources:
 import dataclasses
 import gzip
 import os
+import re
 import struct
 
 import numpy as np
@@ -81,8 +82,14 @@ def tfds_source(name, *, split=None, data_dir=None, download=False):
             f"Dataset {name!r} is not an image classification dataset (needs 'image' and 'label' "
             f"features; it has {', '.join(features.keys())})"
         )
+    splits = builder.info.splits  # empty until the dataset is prepared
     if split is None:
-        split = "validation" if "validation" in builder.info.splits else "test"
+        known = "validation" in splits if splits else name.startswith("imagenet")
+        split = "validation" if known else "test"
+    if splits and re.split(r"[\[+]", split)[0] not in splits:
+        raise DataError(
+            f"Unknown split {split!r} of dataset {name!r}. Available: {', '.join(builder.info.splits.keys())}"
+        )
     if download:
         kwargs = {}
         if name.startswith("imagenet2012"):
@@ -94,11 +101,6 @@ def tfds_source(name, *, split=None, data_dir=None, download=False):
         ds = builder.as_dataset(split=split, shuffle_files=False)
     except AssertionError as e:  # TFDS's way of saying the data is not prepared
         raise DataError(_not_prepared_message(name, builder.data_dir_root)) from e
-    except ValueError as e:
-        raise DataError(
-            f"Unknown split {split!r} of dataset {name!r}. Available: "
-            f"{', '.join(builder.info.splits.keys())}"
-        ) from e
     ds = ds.enumerate().map(
         lambda i, ex: {"image": ex["image"], "label": tf.cast(ex["label"], tf.int64), "index": i}
     )
@@ -106,7 +108,7 @@ def tfds_source(name, *, split=None, data_dir=None, download=False):
     small = shape[0] is not None and max(shape[0], shape[1]) <= _SMALL_IMAGE_MAX
     try:
         count = builder.info.splits[split].num_examples
-    except KeyError:
+    except (KeyError, ValueError):
         count = 0
     return DataSource(
         name=name,
@@ -172,7 +174,7 @@ def folder_source(root, *, skip_bad_images=False):
     root = os.path.expanduser(root)
     mapping, num_classes = folder_classes(root)
     files, labels = [], []
-    for name, label in mapping.items():
+    for name, label in sorted(mapping.items(), key=lambda item: item[1]):
         for dirpath, _, filenames in sorted(os.walk(os.path.join(root, name))):
             for f in sorted(filenames):
                 if f.lower().endswith(IMAGE_EXTENSIONS):

@@ -66,17 +66,32 @@ def rescale(model, resolution, arch=None):
             classifier_activation=_classifier_activation(model),
         )
     else:
-        try:
-            image = keras.Input((resolution, resolution, channels), name="image")
-            new = keras.models.clone_model(
-                model, input_tensors=keras.tree.pack_sequence_as(model.input, [image])
-            )
-        except ValueError as e:
-            raise RescaleError(
-                f"Model '{model.name}' cannot be built at resolution={resolution}: {e}"
-            ) from e
+        new = _clone_at(model, resolution)
     copy_weights(model, new, resolution=resolution, min_resolution=min_resolution)
     return new
+
+
+def _clone_at(model, resolution):
+    """Clones a functional graph onto a new input; nested sub-models that take the image at the
+    same size are cloned at the new size too (their weights are copied with the outer model's)."""
+    native = input_resolution(model)
+    channels = model.inputs[0].shape[-1]
+
+    def clone_layer(layer):
+        if isinstance(layer, keras.Model) and len(layer.inputs[0].shape) == 4:
+            if input_resolution(layer) == native:
+                return _clone_at(layer, resolution)
+        return layer.__class__.from_config(layer.get_config())
+
+    image = keras.Input((resolution, resolution, channels), name="image")
+    try:
+        return keras.models.clone_model(
+            model,
+            input_tensors=keras.tree.pack_sequence_as(model.input, [image]),
+            clone_function=clone_layer,
+        )
+    except ValueError as e:
+        raise RescaleError(f"Model '{model.name}' cannot be built at resolution={resolution}: {e}") from e
 
 
 def copy_weights(source, target, *, resolution=None, min_resolution=None):

@@ -1,0 +1,43 @@
+"""Prints the exact FLOPs of a classifier at several resolutions, as CSV; no data needed.
+
+  python -m experiments.flops --arch=resnet50 --resolutions=224,210,196,182,168,154,140
+
+Columns: resolution, macs (multiply-accumulates per image), flops (= 2 x macs),
+flops_drop_pct (percent of the native FLOPs saved).
+"""
+
+import sys
+
+from absl import flags
+
+from experiments import common
+from reswise_tf import architectures, models, reporting
+from reswise_tf.flops import count_macs
+from reswise_tf.rescale import RescaleError, rescale
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("arch", None, f"Registered architecture: {', '.join(sorted(architectures.ARCHITECTURES))}. Default: None.")
+flags.DEFINE_string("model_path", None, "Any Keras classifier file (.keras or .h5) instead of --arch. Default: None.")
+flags.DEFINE_integer("classes", 1000, "Output classes of the --arch model (weights are random; FLOPs only). Default: 1000.")
+flags.DEFINE_integer("native_resolution", None, "The reference resolution. Default: the architecture's (224) or the model's input size.")
+flags.DEFINE_string("resolutions", None, "Comma-separated resolutions. Default: the native one with 7/8, 3/4, 5/8, 1/2 of it (224,210,...,140 for 224).")
+
+
+def main(argv):
+    del argv
+    if (FLAGS.arch is None) == (FLAGS.model_path is None):
+        raise ValueError("Pass exactly one of --arch and --model_path. "
+                         f"Received arch={FLAGS.arch!r}, model_path={FLAGS.model_path!r}")
+    if FLAGS.arch:
+        loaded = models.load_arch(FLAGS.arch, "none", classes=FLAGS.classes,
+                                  native_resolution=FLAGS.native_resolution)
+    else:
+        loaded = models.load_user_model(FLAGS.model_path, native_resolution=FLAGS.native_resolution)
+    native = loaded.native_resolution
+    resolutions = common.parse_resolutions(FLAGS.resolutions) if FLAGS.resolutions else architectures.default_resolutions(native)
+    macs = {r: count_macs(rescale(loaded.model, r, arch=loaded.arch)) for r in sorted({native, *resolutions})}
+    sys.stdout.write(reporting.to_csv(reporting.flops_rows(macs, native)))
+
+
+if __name__ == "__main__":
+    common.run_main(main, (ValueError, FileNotFoundError, RescaleError))
