@@ -42,6 +42,8 @@ def main(argv):
                          f"Received arch={FLAGS.arch!r}, model_path={FLAGS.model_path!r}")
     if FLAGS.dataset is None:
         raise ValueError("--dataset is required: a TFDS name or folder:PATH")
+    if FLAGS.arch:
+        architectures.get_arch(FLAGS.arch)  # unknown names fail before any data is read
     resolutions = common.parse_resolutions(FLAGS.resolutions) if FLAGS.resolutions else None
     source = data.load_source(FLAGS.dataset, split=FLAGS.split, data_dir=FLAGS.data_dir,
                               download=FLAGS.download, skip_bad_images=FLAGS.skip_bad_images)

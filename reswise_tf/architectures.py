@@ -6,7 +6,7 @@ trained at, the smallest input size whose weights still fit the same layer struc
 """
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 

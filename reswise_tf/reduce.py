@@ -20,7 +20,6 @@ def run_reduce(loaded, source, config, output_dir, *, strategy=None, verbose=1, 
         )
     if strategy is not None and not distribute.is_chief(strategy):
         output_dir = tempfile.mkdtemp(prefix="reswise_worker_")
-    os.makedirs(output_dir, exist_ok=True)
     tables = sweep(
         loaded.model,
         source,

@@ -16,8 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from reswise_tf import data as data_lib
-from reswise_tf import predictions
-from reswise_tf import preprocessing
+from reswise_tf import predictions, preprocessing
 from reswise_tf.flops import count_macs
 from reswise_tf.rescale import rescale
 
@@ -108,7 +107,7 @@ def sweep(model, source, config, output_dir, *, arch=None, identity=None, strate
     strategy = strategy or tf.distribute.get_strategy()
     fingerprint = {"identity": identity or {}, "config": config.fingerprint(), "dataset": source.name,
                    "split": source.split}
-    _check_fingerprint(output_dir, fingerprint)
+    _check_fingerprint(output_dir, fingerprint)  # before any cached table is trusted
     tables = {}
     for r in config.resolutions:
         path = predictions.table_path(output_dir, r)
@@ -119,7 +118,10 @@ def sweep(model, source, config, output_dir, *, arch=None, identity=None, strate
         if verbose:
             done = ", ".join(str(r) for r in sorted(tables, reverse=True)) or "none"
             print(f"Cached resolutions: {done}. Evaluating: {', '.join(map(str, todo))}")
-        tables.update(_evaluate(model, source, config, output_dir, todo, arch, strategy, verbose))
+        with strategy.scope():  # every model is built before anything is written
+            models = {r: rescale(model, r, arch=arch) for r in todo}
+        _write_fingerprint(output_dir, fingerprint)
+        tables.update(_evaluate(models, source, config, output_dir, strategy, verbose))
     return {r: tables[r] for r in config.resolutions}
 
 
@@ -134,7 +136,11 @@ def _check_fingerprint(output_dir, fingerprint):
                 f"({json.dumps(previous, sort_keys=True)}); this one is "
                 f"{json.dumps(fingerprint, sort_keys=True)}. Use another --output_dir or delete it."
             )
-    else:
+
+
+def _write_fingerprint(output_dir, fingerprint):
+    path = os.path.join(output_dir, "predictions", "sweep.json")
+    if not os.path.exists(path):
         predictions.atomic_write_text(path, json.dumps(fingerprint, indent=2, sort_keys=True))
 
 
@@ -172,15 +178,15 @@ def _gather_fn(strategy):
     return gather
 
 
-def _evaluate(model, source, config, output_dir, todo, arch, strategy, verbose):
-    with strategy.scope():
-        models = {r: rescale(model, r, arch=arch) for r in todo}
+def _evaluate(models, source, config, output_dir, strategy, verbose):
+    todo = list(models)
+    channels = next(iter(models.values())).inputs[0].shape[-1]
     macs = {r: count_macs(m) for r, m in models.items()}
     forwards = {r: _forward_fn(m, config.cache_k, strategy) for r, m in models.items()}
     gather = _gather_fn(strategy)
 
     state = _load_partial(output_dir, todo)
-    n_done = len(state["index"])
+    n_done = sum(len(chunk) for chunk in state["index"])
     ds = source.dataset
     if config.num_examples is not None:
         ds = ds.take(config.num_examples)
@@ -190,7 +196,7 @@ def _evaluate(model, source, config, output_dir, todo, arch, strategy, verbose):
         mode=config.preprocess,
         crop_pct=config.crop_pct,
         direct=source.small_images,
-        channels=model.inputs[0].shape[-1],
+        channels=channels,
     )
     ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
@@ -211,7 +217,7 @@ def _evaluate(model, source, config, output_dir, todo, arch, strategy, verbose):
             break
         except tf.errors.InvalidArgumentError as e:
             _save_partial(output_dir, todo, state)
-            bad = data_lib.find_bad_image(source.files, len(state["index"])) if source.files else None
+            bad = data_lib.find_bad_image(source.files, sum(len(c) for c in state["index"])) if source.files else None
             where = f"image {bad}" if bad else "an image"
             raise data_lib.DataError(
                 f"Cannot decode {where} ({e.message.splitlines()[0]}). Fix or remove it, or pass "

@@ -17,7 +17,7 @@ def _images(resolution, n=2, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, (n, resolution, resolution, 3)).astype("float32")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _logits_model(arch):
     """The architecture with random weights and linear outputs (logits vary across images)."""
     keras.utils.set_random_seed(1)
