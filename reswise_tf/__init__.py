@@ -1,7 +1,9 @@
 """reswise: how much compute a trained CNN saves, and how much accuracy it loses, at lower input
 resolutions, and which resolution each image should get. No retraining."""
 
+from reswise_tf import selectors
 from reswise_tf.architectures import ARCHITECTURES, ArchSpec, get_arch
+from reswise_tf.cascade_classifier import CascadeClassifier, CascadeOutput
 from reswise_tf.flops import count_flops, count_macs
 from reswise_tf.predictions import PredictionTable, load_tables
 from reswise_tf.rescale import RescaleError, rescale
@@ -10,6 +12,8 @@ from reswise_tf.sweep import SweepConfig, sweep
 __all__ = [
     "ARCHITECTURES",
     "ArchSpec",
+    "CascadeClassifier",
+    "CascadeOutput",
     "PredictionTable",
     "RescaleError",
     "SweepConfig",
@@ -18,5 +22,6 @@ __all__ = [
     "get_arch",
     "load_tables",
     "rescale",
+    "selectors",
     "sweep",
 ]
