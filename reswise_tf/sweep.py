@@ -87,7 +87,22 @@ class SweepMismatchError(ValueError):
     """`output_dir` holds a sweep of another model, dataset or configuration."""
 
 
-def sweep(model, source, config, output_dir, *, arch=None, identity=None, strategy=None, verbose=1):
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """Another version of every rescaled model, evaluated in the same pass over the data.
+
+    Attributes:
+      name: sub-folder of `output_dir` that holds its cache and reports (e.g. `bn_recalibrated`).
+      transform: `fn(model_at_r, r) -> model`, e.g. BatchNorm re-estimation at r.
+      description: JSON-serialisable facts that change its results (stored and compared on resume).
+    """
+
+    name: str
+    transform: object
+    description: dict
+
+
+def sweep(model, source, config, output_dir, *, arch=None, identity=None, strategy=None, verbose=1, variants=()):
     """Evaluates `model` at every resolution of `config` on `source`; returns the tables.
 
     Args:
@@ -100,29 +115,39 @@ def sweep(model, source, config, output_dir, *, arch=None, identity=None, strate
         resume: a cache of another model or dataset is an error, never mixed in).
       strategy: a `tf.distribute.Strategy` (default: the default strategy).
       verbose: 1 shows a progress bar.
+      variants: `Variant`s evaluated in the same pass; each writes its own cache under
+        `output_dir/<name>/predictions/` (read it with `predictions.load_tables`).
 
     Returns:
-      {resolution: PredictionTable}, for every resolution of the config.
+      {resolution: PredictionTable} of the model itself, for every resolution of the config.
     """
     strategy = strategy or tf.distribute.get_strategy()
     fingerprint = {"identity": identity or {}, "config": config.fingerprint(), "dataset": source.name,
                    "split": source.split}
-    _check_fingerprint(output_dir, fingerprint)  # before any cached table is trusted
-    tables = {}
-    for r in config.resolutions:
-        path = predictions.table_path(output_dir, r)
-        if os.path.exists(path):
-            tables[r] = predictions.PredictionTable.load(path)
-    todo = [r for r in config.resolutions if r not in tables]
+    folders = {"": (output_dir, fingerprint)}
+    for v in variants:
+        folders[v.name] = (os.path.join(output_dir, v.name), {**fingerprint, "variant": v.description})
+    for folder, fp in folders.values():
+        _check_fingerprint(folder, fp)  # before any cached table is trusted
+    todo = [
+        (name, r)
+        for name, (folder, _) in folders.items()
+        for r in config.resolutions
+        if not os.path.exists(predictions.table_path(folder, r))
+    ]
     if todo:
         if verbose:
-            done = ", ".join(str(r) for r in sorted(tables, reverse=True)) or "none"
-            print(f"Cached resolutions: {done}. Evaluating: {', '.join(map(str, todo))}")
+            print(f"Evaluating: {', '.join(f'{name}@{r}' if name else str(r) for name, r in todo)}")
+        transforms = {v.name: v.transform for v in variants}
+        models = {}
         with strategy.scope():  # every model is built before anything is written
-            models = {r: rescale(model, r, arch=arch) for r in todo}
-        _write_fingerprint(output_dir, fingerprint)
-        tables.update(_evaluate(models, source, config, output_dir, strategy, verbose))
-    return {r: tables[r] for r in config.resolutions}
+            base = {r: rescale(model, r, arch=arch) for r in sorted({r for _, r in todo}, reverse=True)}
+            for name, r in todo:
+                models[(name, r)] = transforms[name](base[r], r) if name else base[r]
+        for folder, fp in folders.values():
+            _write_fingerprint(folder, fp)
+        _evaluate(models, source, config, output_dir, {n: f for n, (f, _) in folders.items()}, strategy, verbose)
+    return {r: predictions.PredictionTable.load(predictions.table_path(output_dir, r)) for r in config.resolutions}
 
 
 def _check_fingerprint(output_dir, fingerprint):
@@ -178,11 +203,13 @@ def _gather_fn(strategy):
     return gather
 
 
-def _evaluate(models, source, config, output_dir, strategy, verbose):
+def _evaluate(models, source, config, output_dir, folders, strategy, verbose):
+    """One pass over the data for every job `(variant, resolution)` of `models`."""
     todo = list(models)
+    resolutions = sorted({r for _, r in todo}, reverse=True)
     channels = next(iter(models.values())).inputs[0].shape[-1]
-    macs = {r: count_macs(m) for r, m in models.items()}
-    forwards = {r: _forward_fn(m, config.cache_k, strategy) for r, m in models.items()}
+    macs = {job: count_macs(m) for job, m in models.items()}
+    forwards = {job: _forward_fn(m, config.cache_k, strategy) for job, m in models.items()}
     gather = _gather_fn(strategy)
 
     state = _load_partial(output_dir, todo)
@@ -192,7 +219,7 @@ def _evaluate(models, source, config, output_dir, strategy, verbose):
         ds = ds.take(config.num_examples)
     ds = ds.skip(n_done)
     fn = preprocessing.multi_resolution_fn(
-        todo,
+        resolutions,
         mode=config.preprocess,
         crop_pct=config.crop_pct,
         direct=source.small_images,
@@ -228,18 +255,18 @@ def _evaluate(models, source, config, output_dir, strategy, verbose):
         state["index"].append(index.numpy())
         # Speed is timed on full batches after the first (which includes tracing).
         timed = batches > 0 and len(index) == config.batch_size
-        for r in todo:
+        for job in todo:
             start = time.perf_counter()
-            ids, probs = forwards[r](batch["images"][str(r)])
+            ids, probs = forwards[job](batch["images"][str(job[1])])
             ids, probs = ids.numpy(), probs.numpy()
             if timed:
-                state["seconds"][r] += time.perf_counter() - start
-                state["timed"][r] += len(index)
-            state["ids"][r].append(ids)
-            state["probs"][r].append(probs)
+                state["seconds"][job] += time.perf_counter() - start
+                state["timed"][job] += len(index)
+            state["ids"][job].append(ids)
+            state["probs"][job].append(probs)
         batches += 1
         if bar is not None:
-            values = [(f"top1@{r}", _running_top1(state, r)) for r in todo[:4]]
+            values = [(f"top1@{_job_name(job)}", _running_top1(state, job)) for job in todo[:4]]
             bar.add(len(index), values=values)
         if batches % config.checkpoint_every == 0:
             _save_partial(output_dir, todo, state)
@@ -251,34 +278,37 @@ def _evaluate(models, source, config, output_dir, strategy, verbose):
     skipped = (expected - len(index)) if expected else 0
     if skipped and verbose:
         print(f"Skipped {skipped} unreadable image(s).")
-    tables = {}
-    for r in todo:
+    for job in todo:
+        name, r = job
         table = predictions.PredictionTable(
             resolution=r,
             index=index[order],
             labels=_concat(state["labels"], np.int64)[order],
-            top_ids=_concat(state["ids"][r], np.int32, config.cache_k)[order],
-            top_probs=_concat(state["probs"][r], np.float32, config.cache_k)[order],
+            top_ids=_concat(state["ids"][job], np.int32, config.cache_k)[order],
+            top_probs=_concat(state["probs"][job], np.float32, config.cache_k)[order],
             meta={
-                "macs": int(macs[r]),
-                "forward_seconds": float(state["seconds"][r]),
-                "timed_images": int(state["timed"][r]),
+                "macs": int(macs[job]),
+                "forward_seconds": float(state["seconds"][job]),
+                "timed_images": int(state["timed"][job]),
                 "num_skipped": int(max(skipped, 0)),
                 "native_resolution": config.native_resolution,
             },
         )
-        table.save(predictions.table_path(output_dir, r))
-        tables[r] = table
+        table.save(predictions.table_path(folders[name], r))
     partial = os.path.join(output_dir, "predictions", _PARTIAL)
     if os.path.exists(partial):
         os.remove(partial)
-    return tables
 
 
-def _running_top1(state, r):
-    if not state["ids"][r]:
+def _job_name(job):
+    name, r = job
+    return f"{name}@{r}" if name else str(r)
+
+
+def _running_top1(state, job):
+    if not state["ids"][job]:
         return 0.0
-    ids, labels = state["ids"][r][-1], state["labels"][-1]
+    ids, labels = state["ids"][job][-1], state["labels"][-1]
     return float(np.mean(ids[:, 0] == labels))
 
 
@@ -289,37 +319,39 @@ def _concat(chunks, dtype, k=None):
 
 
 def _empty_state(todo):
-    return {"index": [], "labels": [], "ids": {r: [] for r in todo}, "probs": {r: [] for r in todo},
-            "seconds": {r: 0.0 for r in todo}, "timed": {r: 0 for r in todo}}
+    return {"index": [], "labels": [], "ids": {j: [] for j in todo}, "probs": {j: [] for j in todo},
+            "seconds": {j: 0.0 for j in todo}, "timed": {j: 0 for j in todo}}
 
 
 def _save_partial(output_dir, todo, state):
     if not state["index"]:
         return
-    arrays = {"resolutions": np.array(todo), "index": np.concatenate(state["index"]),
+    arrays = {"jobs": np.array([_job_name(j) for j in todo]), "index": np.concatenate(state["index"]),
               "labels": np.concatenate(state["labels"])}
-    for r in todo:
-        arrays[f"ids_{r}"] = np.concatenate(state["ids"][r])
-        arrays[f"probs_{r}"] = np.concatenate(state["probs"][r])
-        arrays[f"seconds_{r}"] = np.array(state["seconds"][r])
-        arrays[f"timed_{r}"] = np.array(state["timed"][r])
+    for job in todo:
+        key = _job_name(job)
+        arrays[f"ids_{key}"] = np.concatenate(state["ids"][job])
+        arrays[f"probs_{key}"] = np.concatenate(state["probs"][job])
+        arrays[f"seconds_{key}"] = np.array(state["seconds"][job])
+        arrays[f"timed_{key}"] = np.array(state["timed"][job])
     predictions.atomic_save_npz(os.path.join(output_dir, "predictions", _PARTIAL), arrays)
 
 
 def _load_partial(output_dir, todo):
-    """Progress of an interrupted pass over the same resolutions (else an empty state)."""
+    """Progress of an interrupted pass over the same jobs (else an empty state)."""
     state = _empty_state(todo)
     path = os.path.join(output_dir, "predictions", _PARTIAL)
     if not os.path.exists(path):
         return state
     with np.load(path) as saved:
-        if sorted(saved["resolutions"].tolist()) != sorted(todo):
+        if sorted(saved["jobs"].tolist()) != sorted(_job_name(j) for j in todo):
             return state
         state["index"].append(saved["index"])
         state["labels"].append(saved["labels"])
-        for r in todo:
-            state["ids"][r].append(saved[f"ids_{r}"])
-            state["probs"][r].append(saved[f"probs_{r}"])
-            state["seconds"][r] = float(saved[f"seconds_{r}"])
-            state["timed"][r] = int(saved[f"timed_{r}"])
+        for job in todo:
+            key = _job_name(job)
+            state["ids"][job].append(saved[f"ids_{key}"])
+            state["probs"][job].append(saved[f"probs_{key}"])
+            state["seconds"][job] = float(saved[f"seconds_{key}"])
+            state["timed"][job] = int(saved[f"timed_{key}"])
     return state

@@ -148,3 +148,28 @@ def test_bad_config(kw, match):
     args = {"resolutions": [16], "native_resolution": 16, **kw}
     with pytest.raises(ValueError, match=match):
         SweepConfig(**args)
+
+
+def test_variants_are_evaluated_in_the_same_pass_with_their_own_cache(tmp_path):
+    from reswise_tf.sweep import Variant
+
+    model = tiny_classifier(16)
+    source, _, _ = _array_source()
+
+    def zero_bias(m, r):  # a visible change: the classifier's bias set to a ramp
+        m = rescale(m, r)
+        layer = m.get_layer("predictions")
+        layer.bias.assign(np.linspace(0, 5, 10).astype("float32"))
+        return m
+
+    out = str(tmp_path / "run")
+    variant = Variant("ramped", zero_bias, {"bias": "ramp"})
+    base = sweep(model, source, _config(), out, variants=[variant], verbose=0)
+    ramped = load_tables(os.path.join(out, "ramped"))
+    assert sorted(ramped) == [8, 12, 16]
+    _assert_same_tables(base, sweep(model, source, _config(), str(tmp_path / "plain"), verbose=0))
+    assert (ramped[16].top_ids[:, 0] == 9).mean() > (base[16].top_ids[:, 0] == 9).mean()
+    # Run again: all cached, nothing evaluated; another variant description is refused.
+    sweep(model, source, _config(), out, variants=[variant], verbose=0)
+    with pytest.raises(SweepMismatchError):
+        sweep(model, source, _config(), out, variants=[Variant("ramped", zero_bias, {"bias": "other"})], verbose=0)
