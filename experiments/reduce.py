@@ -32,6 +32,11 @@ flags.DEFINE_integer("batch_size", 32, "Global batch size. Default: 32.")
 flags.DEFINE_integer("topk", 5, "k of the top-k accuracy column. Default: 5.")
 flags.DEFINE_enum("strategy", "default", distribute.STRATEGIES, "tf.distribute strategy. Default: default.")
 flags.DEFINE_string("tpu", "", "TPU address or name for --strategy=tpu. Default: local.")
+flags.DEFINE_integer("recalibrate_bn", 0, "Also evaluate every resolution with BatchNorm statistics re-estimated on this many training images (0: off). Default: 0.")
+flags.DEFINE_string("bn_dataset", None, "Dataset of the BatchNorm images (TFDS name or folder:PATH). Default: --dataset.")
+flags.DEFINE_string("bn_split", "train", "Split of the BatchNorm images; never the evaluated one. Default: train.")
+flags.DEFINE_bool("measure_latency", False, "Add median batch-1 and batch-32 latency and speed-up per resolution. Default: False.")
+flags.DEFINE_integer("latency_repeats", 20, "Timed forward passes per resolution and batch size. Default: 20.")
 flags.DEFINE_integer("verbose", 1, "1 shows progress bars, 0 nothing. Default: 1.")
 
 
@@ -64,7 +69,15 @@ def main(argv):
         topk=FLAGS.topk,
         num_examples=FLAGS.num_examples,
     )
-    rows = run_reduce(loaded, source, config, FLAGS.output_dir, strategy=strategy, verbose=FLAGS.verbose)
+    bn_source = None
+    if FLAGS.recalibrate_bn < 0:
+        raise ValueError(f"--recalibrate_bn should be >= 0. Received {FLAGS.recalibrate_bn}")
+    if FLAGS.recalibrate_bn:
+        bn_source = data.load_source(FLAGS.bn_dataset or FLAGS.dataset, split=FLAGS.bn_split,
+                                     data_dir=FLAGS.data_dir, download=FLAGS.download)
+    rows = run_reduce(loaded, source, config, FLAGS.output_dir, strategy=strategy, verbose=FLAGS.verbose,
+                      bn_source=bn_source, bn_images=FLAGS.recalibrate_bn,
+                      measure_latency=FLAGS.measure_latency, latency_repeats=FLAGS.latency_repeats)
     with open(f"{FLAGS.output_dir}/results.md") as f:
         print(f.read())
     print(f"Wrote {FLAGS.output_dir}/results.csv ({len(rows)} rows), results.md and figures.")

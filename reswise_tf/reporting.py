@@ -14,8 +14,12 @@ from reswise_tf.predictions import atomic_write_text
 BASE_COLUMNS = ("resolution", "macs", "flops", "flops_drop_pct")
 
 
-def sweep_rows(tables, native_resolution, topk=5):
-    """One row (dict) per resolution, highest first, from {resolution: PredictionTable}."""
+def sweep_rows(tables, native_resolution, topk=5, bn_tables=None):
+    """One row (dict) per resolution, highest first, from {resolution: PredictionTable}.
+
+    With `bn_tables` (the same sweep with BatchNorm re-estimated), adds `top1_bn`, `top5_bn`
+    and their drops, measured against the *original* model's native accuracy.
+    """
     if native_resolution not in tables:
         raise ValueError(
             f"The native resolution {native_resolution} is not among the evaluated ones: "
@@ -46,6 +50,16 @@ def sweep_rows(tables, native_resolution, topk=5):
                 "images_per_sec": round(timed / seconds, 2) if seconds else float("nan"),
             }
         )
+        if bn_tables is not None:
+            b = bn_tables[r]
+            rows[-1].update(
+                {
+                    "top1_bn": round(b.accuracy(1), 4),
+                    f"top{topk}_bn": round(b.accuracy(k), 4),
+                    "top1_bn_drop": round(ref[1] - b.accuracy(1), 4),
+                    f"top{topk}_bn_drop": round(ref[topk] - b.accuracy(k), 4),
+                }
+            )
     return rows
 
 
@@ -94,20 +108,29 @@ def to_markdown(rows, title, topk=5):
     Drops are shown as signed changes against the native row, as the thesis prints them
     (-29.26 means 29.26% fewer FLOPs; -2.70 means 2.70 points less accuracy).
     """
-    lines = [
-        f"### {title}",
-        "",
+    bn = "top1_bn" in rows[0]
+    latency = "speedup_b1" in rows[0]
+    header = (
         f"| Resolution | FLOPs Drop (%) | Top-1 Accuracy (%) | Top-1 Accuracy Drop (%) "
-        f"| Top-{topk} Accuracy (%) | Top-{topk} Accuracy Drop (%) | Images/s |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+        f"| Top-{topk} Accuracy (%) | Top-{topk} Accuracy Drop (%) | Images/s |"
+    )
+    if bn:
+        header += f" Top-1 Drop, BN re-estimated | Top-{topk} Drop, BN re-estimated |"
+    if latency:
+        header += " Speed-up, batch 1 | Speed-up, batch 32 |"
+    lines = [f"### {title}", "", header, "|" + "---:|" * header.count(" |")]
     for row in rows:
         r = row["resolution"]
-        lines.append(
+        line = (
             f"| {r}x{r} | {_signed(-row['flops_drop_pct'])} | {row['top1']:.2f} | "
             f"{_signed(-row['top1_drop'])} | {row[f'top{topk}']:.2f} | "
             f"{_signed(-row[f'top{topk}_drop'])} | {row['images_per_sec']:.1f} |"
         )
+        if bn:
+            line += f" {_signed(-row['top1_bn_drop'])} | {_signed(-row[f'top{topk}_bn_drop'])} |"
+        if latency:
+            line += f" {row['speedup_b1']:.2f}x | {row['speedup_b32']:.2f}x |"
+        lines.append(line)
     n = rows[0]["num_examples"]
     lines += ["", f"{n} images. MACs counted exactly per image; FLOPs = 2 x MACs."]
     return "\n".join(lines) + "\n"
@@ -125,6 +148,8 @@ def plot_accuracy_vs_resolution(rows, path, native_resolution, title="", topk=5)
     res = [row["resolution"] for row in rows]
     for key, style in (("top1", "o-"), (f"top{topk}", "s--")):
         ax.plot(res, [row[key] for row in rows], style, color="tab:blue", label=key)
+        if f"{key}_bn" in rows[0]:
+            ax.plot(res, [row[f"{key}_bn"] for row in rows], style, color="tab:green", label=f"{key}, BN re-estimated")
         for row in rows:
             if row["resolution"] == native_resolution:
                 ax.plot([native_resolution], [row[key]], style[0], color="red", markersize=9)
@@ -153,14 +178,34 @@ def plot_accuracy_vs_flops(rows, path, title="", topk=5):
     _save(fig, path)
 
 
+def plot_speedup_vs_flops(rows, path, title=""):
+    """Measured speed-up (batch 1 and 32) against FLOPs drop, beside what FLOPs alone predict."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    drops = [row["flops_drop_pct"] for row in rows]
+    ax.plot(drops, [100.0 / (100.0 - d) for d in drops], "k:", label="FLOPs ratio (ideal)")
+    for b, style in (("1", "o-"), ("32", "s--")):
+        ax.plot(drops, [row[f"speedup_b{b}"] for row in rows], style, label=f"measured, batch {b}")
+    for d, row in zip(drops, rows):
+        ax.annotate(str(row["resolution"]), (d, row["speedup_b1"]), textcoords="offset points", xytext=(3, 3))
+    ax.set_xlabel("FLOPs drop (%)")
+    ax.set_ylabel("speed-up over native (x)")
+    ax.set_title(title or "Measured speed-up against FLOPs drop")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
 def write_reports(rows, output_dir, native_resolution, title, topk=5):
-    """Writes results.csv, results.md and the two figures into `output_dir`."""
+    """Writes results.csv, results.md and the figures into `output_dir`."""
     atomic_write_text(os.path.join(output_dir, "results.csv"), to_csv(rows))
     atomic_write_text(os.path.join(output_dir, "results.md"), to_markdown(rows, title, topk))
     plot_accuracy_vs_resolution(
         rows, os.path.join(output_dir, "accuracy_vs_resolution.png"), native_resolution, title, topk
     )
     plot_accuracy_vs_flops(rows, os.path.join(output_dir, "accuracy_vs_flops.png"), title, topk)
+    if "speedup_b1" in rows[0]:
+        plot_speedup_vs_flops(rows, os.path.join(output_dir, "flops_drop_vs_speedup.png"), title)
 
 
 def _pyplot():
