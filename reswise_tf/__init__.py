@@ -3,6 +3,7 @@ resolutions, and which resolution each image should get. No retraining."""
 
 from reswise_tf import selectors
 from reswise_tf.architectures import ARCHITECTURES, ArchSpec, get_arch
+from reswise_tf.batchnorm import bn_statistics, recalibrate_bn
 from reswise_tf.cascade_classifier import CascadeClassifier, CascadeOutput
 from reswise_tf.flops import count_flops, count_macs
 from reswise_tf.predictions import PredictionTable, load_tables
@@ -17,10 +18,12 @@ __all__ = [
     "PredictionTable",
     "RescaleError",
     "SweepConfig",
+    "bn_statistics",
     "count_flops",
     "count_macs",
     "get_arch",
     "load_tables",
+    "recalibrate_bn",
     "rescale",
     "selectors",
     "sweep",
