@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import keras
 
+from reswise_tf.small_resnet import ResNet18Small
+
 PREPROCESS_MODES = ("caffe", "tf", "torch", "none")
 
 
@@ -93,6 +95,8 @@ ARCHITECTURES = {
         ArchSpec("resnet152", keras.applications.ResNet152, preprocess="caffe"),
         ArchSpec("mobilenet_v2", keras.applications.MobileNetV2, preprocess="tf"),
         ArchSpec("nasnet", keras.applications.NASNetMobile, min_resolution=19, preprocess="tf"),
+        # Ours, for training from scratch on CPU at 32-64 px; no ImageNet weights exist.
+        ArchSpec("resnet18_small", ResNet18Small, native_resolution=64, preprocess="tf"),
     )
 }
 

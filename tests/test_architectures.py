@@ -5,7 +5,8 @@ from reswise_tf import architectures
 
 
 def test_registry_names_the_thesis_architectures():
-    assert set(architectures.ARCHITECTURES) == {"resnet50", "resnet101", "resnet152", "mobilenet_v2", "nasnet"}
+    assert set(architectures.ARCHITECTURES) == {"resnet50", "resnet101", "resnet152", "mobilenet_v2", "nasnet",
+                                                "resnet18_small"}
     spec = architectures.get_arch("resnet50")
     assert (spec.native_resolution, spec.preprocess, spec.crop_pct) == (224, "caffe", 0.875)
     assert architectures.get_arch("nasnet").min_resolution == 19
