@@ -69,6 +69,14 @@ class PredictionTable:
             )
 
 
+def _umask_mode():
+    """0o666 less the process umask: the mode `open()` would give a new file (mkstemp's 0o600
+    would make results unreadable to other users)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_save_npz(path, arrays):
     """Saves `arrays` to `path` via a temporary file in the same folder and a rename."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -77,6 +85,7 @@ def atomic_save_npz(path, arrays):
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -91,6 +100,7 @@ def atomic_write_text(path, text):
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
