@@ -50,9 +50,9 @@ def main(argv):
     if FLAGS.arch:
         architectures.get_arch(FLAGS.arch)  # unknown names fail before any data is read
     resolutions = common.parse_resolutions(FLAGS.resolutions) if FLAGS.resolutions else None
+    strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)  # before any other TF op
     source = data.load_source(FLAGS.dataset, split=FLAGS.split, data_dir=FLAGS.data_dir,
                               download=FLAGS.download, skip_bad_images=FLAGS.skip_bad_images)
-    strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)
     with strategy.scope():
         if FLAGS.arch:
             loaded = models.load_arch(FLAGS.arch, FLAGS.weights, classes=source.num_classes,
@@ -78,6 +78,9 @@ def main(argv):
     rows = run_reduce(loaded, source, config, FLAGS.output_dir, strategy=strategy, verbose=FLAGS.verbose,
                       bn_source=bn_source, bn_images=FLAGS.recalibrate_bn,
                       measure_latency=FLAGS.measure_latency, latency_repeats=FLAGS.latency_repeats)
+    if rows is None:
+        print(f"Evaluated this worker's share of the images; the chief writes {FLAGS.output_dir}.")
+        return
     with open(f"{FLAGS.output_dir}/results.md") as f:
         print(f.read())
     print(f"Wrote {FLAGS.output_dir}/results.csv ({len(rows)} rows), results.md and figures.")

@@ -39,7 +39,8 @@ class DataSource:
       num_classes: classes of the dataset's label space.
       small_images: True for 32-px-like data, resized directly instead of crop + resize.
       files: paths of the images, for folder sources (to name a bad file).
-      skipped: filled in by the sweep when bad images are skipped.
+      skip_bad_images: unreadable images are left out of `dataset` (the sweep counts them);
+        otherwise every one of `num_examples` must be evaluated.
     """
 
     name: str
@@ -49,6 +50,7 @@ class DataSource:
     num_classes: int
     small_images: bool
     files: list = dataclasses.field(default_factory=list)
+    skip_bad_images: bool = False
 
 
 def load_source(name, *, split=None, data_dir=None, download=False, skip_bad_images=False):
@@ -205,6 +207,7 @@ def folder_source(root, *, skip_bad_images=False):
         num_classes=num_classes,
         small_images=False,
         files=files,
+        skip_bad_images=skip_bad_images,
     )
 
 

@@ -2,12 +2,11 @@
 
 import json
 import os
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
-from reswise_tf import distribute, latency, predictions, preprocessing, reporting
+from reswise_tf import latency, predictions, preprocessing, reporting
 from reswise_tf.rescale import rescale
 from reswise_tf.sweep import Variant, sweep
 
@@ -32,6 +31,8 @@ def run_reduce(
 
     Writes into `output_dir`: `predictions/res_<R>.npz` (per-image cache), `results.csv`,
     `results.md`, `accuracy_vs_resolution.png`, `accuracy_vs_flops.png`. Returns the rows.
+    Distributed over several workers, every worker evaluates its share of the images; the
+    chief writes everything and returns the rows, the others write nothing and return None.
 
     Args:
       bn_source, bn_images: with `bn_images` > 0, every rescaled model is also evaluated with
@@ -51,8 +52,6 @@ def run_reduce(
             f"BatchNorm re-estimation must not read the evaluation split ({source.name}, split "
             f"{source.split}): pass a training split"
         )
-    if strategy is not None and not distribute.is_chief(strategy):
-        output_dir = tempfile.mkdtemp(prefix="reswise_worker_")
     channels = loaded.model.inputs[0].shape[-1]
     variants = []
     if bn_images:
@@ -68,6 +67,8 @@ def run_reduce(
         verbose=verbose,
         variants=variants,
     )
+    if tables is None:  # not the chief
+        return None
     bn_tables = predictions.load_tables(os.path.join(output_dir, BN_VARIANT)) if bn_images else None
     rows = reporting.sweep_rows(tables, config.native_resolution, config.topk, bn_tables=bn_tables)
     if measure_latency:

@@ -4,6 +4,10 @@ One pass over the data evaluates all resolutions not yet cached: each decoded im
 to every resolution and fed to the model rebuilt for it (`rescale`). Per-image predictions are
 written per resolution as `PredictionTable`s; progress is checkpointed every few batches, so an
 interrupted sweep run again goes on where it stopped and gives the same table.
+
+Distributed (`strategy`), every image is evaluated exactly once: the stream of images is cut
+into global batches, each worker preprocesses only its block of every batch, and the results
+are gathered on every worker; only the chief writes (see `_distribute`).
 """
 
 import dataclasses
@@ -16,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from reswise_tf import data as data_lib
-from reswise_tf import predictions, preprocessing
+from reswise_tf import distribute, predictions, preprocessing
 from reswise_tf.flops import count_macs
 from reswise_tf.rescale import rescale
 
@@ -32,7 +36,7 @@ class SweepConfig:
       native_resolution: the size the model was trained at (the reference row).
       preprocess: `preprocess_input` mode (`caffe`, `tf`, `torch`, `none`).
       crop_pct: centre-crop fraction for ImageNet-size images.
-      batch_size: global batch size.
+      batch_size: global batch size (a multiple of the number of replicas when distributed).
       topk: the k of top-k accuracy (default 5).
       cache_k: classes kept per image in the cache (>= topk).
       num_examples: evaluate only the first N examples (None: all).
@@ -113,28 +117,43 @@ def sweep(model, source, config, output_dir, *, arch=None, identity=None, strate
       arch: optional `ArchSpec` (or name) used to rebuild the model, see `rescale`.
       identity: JSON-serialisable description of model and data (stored, and compared on
         resume: a cache of another model or dataset is an error, never mixed in).
-      strategy: a `tf.distribute.Strategy` (default: the default strategy).
+      strategy: a `tf.distribute.Strategy` (default: the default strategy). With several
+        workers, only the chief reads and writes `output_dir`; the others evaluate their share
+        of the images, write nothing and return None.
       verbose: 1 shows a progress bar.
       variants: `Variant`s evaluated in the same pass; each writes its own cache under
         `output_dir/<name>/predictions/` (read it with `predictions.load_tables`).
 
     Returns:
-      {resolution: PredictionTable} of the model itself, for every resolution of the config.
+      {resolution: PredictionTable} of the model itself, for every resolution of the config
+      (None on a worker that is not the chief).
     """
     strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ValueError(
+            f"`batch_size` (global) should be a multiple of the {replicas} replicas of the strategy. "
+            f"Received batch_size={config.batch_size}"
+        )
+    chief = distribute.is_chief(strategy)
     fingerprint = {"identity": identity or {}, "config": config.fingerprint(), "dataset": source.name,
                    "split": source.split}
     folders = {"": (output_dir, fingerprint)}
     for v in variants:
         folders[v.name] = (os.path.join(output_dir, v.name), {**fingerprint, "variant": v.description})
-    for folder, fp in folders.values():
-        _check_fingerprint(folder, fp)  # before any cached table is trusted
-    todo = [
-        (name, r)
-        for name, (folder, _) in folders.items()
-        for r in config.resolutions
-        if not os.path.exists(predictions.table_path(folder, r))
-    ]
+    jobs = [(name, r) for name in folders for r in config.resolutions]
+    partial = {}
+
+    def plan():  # on the chief: what is cached, and where an interrupted pass stopped
+        for folder, fp in folders.values():
+            _check_fingerprint(folder, fp)  # before any cached table is trusted
+        todo = [(name, r) for name, r in jobs if not os.path.exists(predictions.table_path(folders[name][0], r))]
+        partial["state"] = _load_partial(output_dir, todo)
+        return [job in todo for job in jobs] + [sum(len(chunk) for chunk in partial["state"]["index"])]
+
+    # Every worker must evaluate the same jobs from the same image on (the same collectives).
+    *selected, n_done = distribute.decide_on_chief(strategy, plan, len(jobs) + 1)
+    todo = [job for job, s in zip(jobs, selected) if s]
     if todo:
         if verbose:
             print(f"Evaluating: {', '.join(f'{name}@{r}' if name else str(r) for name, r in todo)}")
@@ -144,9 +163,14 @@ def sweep(model, source, config, output_dir, *, arch=None, identity=None, strate
             base = {r: rescale(model, r, arch=arch) for r in sorted({r for _, r in todo}, reverse=True)}
             for name, r in todo:
                 models[(name, r)] = transforms[name](base[r], r) if name else base[r]
-        for folder, fp in folders.values():
-            _write_fingerprint(folder, fp)
-        _evaluate(models, source, config, output_dir, {n: f for n, (f, _) in folders.items()}, strategy, verbose)
+        if chief:
+            for folder, fp in folders.values():
+                _write_fingerprint(folder, fp)
+        state = partial.get("state") or _empty_state(todo)
+        _evaluate(models, source, config, output_dir, {n: f for n, (f, _) in folders.items()}, strategy, verbose,
+                  state=state, skip=n_done, chief=chief)
+    if not chief:
+        return None
     return {r: predictions.PredictionTable.load(predictions.table_path(output_dir, r)) for r in config.resolutions}
 
 
@@ -203,8 +227,49 @@ def _gather_fn(strategy):
     return gather
 
 
-def _evaluate(models, source, config, output_dir, folders, strategy, verbose):
-    """One pass over the data for every job `(variant, resolution)` of `models`."""
+def _placeholders(spec, count):
+    """`count` examples shaped like `spec` with index -1: they fill the last batch, and their
+    results are dropped."""
+
+    def make(_):
+        example = {k: tf.zeros([1 if d is None else d for d in s.shape], s.dtype) for k, s in spec.items()}
+        example["index"] = tf.constant(-1, spec["index"].dtype)
+        return example
+
+    return tf.data.Dataset.range(count).map(make)
+
+
+def _distribute(ds, fn, batch_size, strategy):
+    """Batches of `fn(example)` for `strategy`, every example on exactly one replica.
+
+    The stream is padded with `batch_size - 1` placeholders (index -1) and cut into full
+    global batches, so every replica gets a batch of the same static shape at every step and
+    every worker runs the same number of steps: no partial or empty batches (TPUs need static
+    shapes; a worker out of data would leave the others waiting in a collective). Each worker
+    keeps its own block of every global batch *before* `fn` (resizing to every resolution, the
+    expensive part), so that work is not repeated on every worker. tf.data's auto-sharding is
+    off: DATA sharding discards at the end of the pipeline (every worker would preprocess every
+    image) and FILE sharding would break the global `index` and `num_examples`.
+    """
+    ds = ds.concatenate(_placeholders(ds.element_spec, batch_size - 1))
+    global_batches = ds.window(batch_size, drop_remainder=True)
+
+    def dataset_fn(context):
+        per_worker = batch_size // context.num_input_pipelines
+        start = context.input_pipeline_id * per_worker
+        shard = global_batches.flat_map(lambda w: tf.data.Dataset.zip(w).skip(start).take(per_worker))
+        shard = shard.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        shard = shard.batch(context.get_per_replica_batch_size(batch_size), drop_remainder=True)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return shard.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def _evaluate(models, source, config, output_dir, folders, strategy, verbose, *, state, skip, chief):
+    """One pass over the data for every job `(variant, resolution)` of `models`, from image
+    `skip` on (`state` holds the results before it on the chief); only the chief writes."""
     todo = list(models)
     resolutions = sorted({r for _, r in todo}, reverse=True)
     channels = next(iter(models.values())).inputs[0].shape[-1]
@@ -212,12 +277,10 @@ def _evaluate(models, source, config, output_dir, folders, strategy, verbose):
     forwards = {job: _forward_fn(m, config.cache_k, strategy) for job, m in models.items()}
     gather = _gather_fn(strategy)
 
-    state = _load_partial(output_dir, todo)
-    n_done = sum(len(chunk) for chunk in state["index"])
     ds = source.dataset
     if config.num_examples is not None:
         ds = ds.take(config.num_examples)
-    ds = ds.skip(n_done)
+    ds = ds.skip(skip)
     fn = preprocessing.multi_resolution_fn(
         resolutions,
         mode=config.preprocess,
@@ -225,40 +288,42 @@ def _evaluate(models, source, config, output_dir, folders, strategy, verbose):
         direct=source.small_images,
         channels=channels,
     )
-    ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
-    ds = strategy.experimental_distribute_dataset(ds)
+    ds = _distribute(ds, fn, config.batch_size, strategy)
 
     expected = source.num_examples
     if config.num_examples is not None:
         expected = min(expected, config.num_examples) if expected else config.num_examples
     bar = keras.utils.Progbar(expected or None, verbose=verbose, unit_name="image") if verbose else None
-    if bar is not None and n_done:
-        bar.update(n_done)
+    if bar is not None and skip:
+        bar.update(skip)
     iterator = iter(ds)
-    batches = 0
+    batches, done = 0, skip
     while True:
         try:
             batch = next(iterator)
         except StopIteration:
             break
         except tf.errors.InvalidArgumentError as e:
-            _save_partial(output_dir, todo, state)
-            bad = data_lib.find_bad_image(source.files, sum(len(c) for c in state["index"])) if source.files else None
+            if chief:
+                _save_partial(output_dir, todo, state)
+            bad = data_lib.find_bad_image(source.files, done) if source.files else None
             where = f"image {bad}" if bad else "an image"
             raise data_lib.DataError(
                 f"Cannot decode {where} ({e.message.splitlines()[0]}). Fix or remove it, or pass "
                 "--skip_bad_images to skip unreadable images (they are counted and reported)."
             ) from None
         labels, index = gather(batch["label"], batch["index"])
-        state["labels"].append(labels.numpy())
-        state["index"].append(index.numpy())
+        real = index.numpy() >= 0  # placeholders that fill the last batch are dropped
+        index = index.numpy()[real]
+        state["labels"].append(labels.numpy()[real])
+        state["index"].append(index)
+        done += len(index)
         # Speed is timed on full batches after the first (which includes tracing).
-        timed = batches > 0 and len(index) == config.batch_size
+        timed = batches > 0 and real.all()
         for job in todo:
             start = time.perf_counter()
             ids, probs = forwards[job](batch["images"][str(job[1])])
-            ids, probs = ids.numpy(), probs.numpy()
+            ids, probs = ids.numpy()[real], probs.numpy()[real]
             if timed:
                 state["seconds"][job] += time.perf_counter() - start
                 state["timed"][job] += len(index)
@@ -268,14 +333,18 @@ def _evaluate(models, source, config, output_dir, folders, strategy, verbose):
         if bar is not None:
             values = [(f"top1@{_job_name(job)}", _running_top1(state, job)) for job in todo[:4]]
             bar.add(len(index), values=values)
-        if batches % config.checkpoint_every == 0:
+        if chief and batches % config.checkpoint_every == 0:
             _save_partial(output_dir, todo, state)
+    if not chief:
+        return
 
     index = _concat(state["index"], np.int64)
     order = np.argsort(index, kind="stable")
     if len(np.unique(index)) != len(index):
         raise RuntimeError("An image was evaluated twice; the dataset sharding is wrong")
     skipped = (expected - len(index)) if expected else 0
+    if skipped and source.num_examples and not source.skip_bad_images:
+        raise RuntimeError(f"{skipped} image(s) were not evaluated; the dataset sharding is wrong")
     if skipped and verbose:
         print(f"Skipped {skipped} unreadable image(s).")
     for job in todo:
