@@ -77,35 +77,31 @@ def _umask_mode():
     return 0o666 & ~mask
 
 
-def atomic_save_npz(path, arrays):
-    """Saves `arrays` to `path` via a temporary file in the same folder and a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_write_text(path, text):
+def _atomic_write(path, write, binary):
+    """Writes `path` via `write(file)` on a temporary file in the same folder, then a rename:
+    readers see the old file or the whole new one, never a part."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def atomic_save_npz(path, arrays):
+    """Saves `arrays` to `path` (.npz) atomically."""
+    _atomic_write(path, lambda f: np.savez(f, **arrays), binary=True)
+
+
+def atomic_write_text(path, text):
+    """Writes `text` to `path` atomically."""
+    _atomic_write(path, lambda f: f.write(text), binary=False)
 
 
 def table_path(output_dir, resolution):
