@@ -91,7 +91,7 @@ def multi_resolution_fn(resolutions, *, mode, crop_pct=0.875, direct=False, chan
     check_crop_pct(crop_pct)
 
     def fn(example):
-        image = to_channels(example["image"], channels)
+        image = tf.cast(to_channels(example["image"], channels), tf.float32)  # once, not per resolution
         out = {k: v for k, v in example.items() if k != "image"}
         out["images"] = {
             str(r): normalize(resize(image, r, crop_pct=crop_pct, direct=direct), mode)

@@ -239,6 +239,20 @@ def _placeholders(spec, count):
     return tf.data.Dataset.range(count).map(make)
 
 
+def pipeline_options():
+    """tf.data options of the sweep's input pipeline.
+
+    Autotuning is off: deleting an autotuned iterator waits for the autotuner's next wake-up,
+    and its period doubles as the pass goes on (0.01, 0.03, ... 20.5, 41 s), so a pass could
+    end with a pause of tens of seconds. Without it, AUTOTUNE parallelism is one call per core.
+    Auto-sharding is off too: `_distribute` shards by itself.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return options
+
+
 def _distribute(ds, fn, batch_size, strategy):
     """Batches of `fn(example)` for `strategy`, every example on exactly one replica.
 
@@ -260,9 +274,7 @@ def _distribute(ds, fn, batch_size, strategy):
         shard = global_batches.flat_map(lambda w: tf.data.Dataset.zip(w).skip(start).take(per_worker))
         shard = shard.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         shard = shard.batch(context.get_per_replica_batch_size(batch_size), drop_remainder=True)
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        return shard.with_options(options).prefetch(tf.data.AUTOTUNE)
+        return shard.with_options(pipeline_options()).prefetch(2)
 
     return strategy.distribute_datasets_from_function(dataset_fn)
 
