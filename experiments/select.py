@@ -58,6 +58,11 @@ flags.DEFINE_string(
     "Cascade: max_prob, margin, calibrated_max_prob, calibrated_margin, or auto (search all). Default: auto.",
 )
 flags.DEFINE_string(
+    "thresholds",
+    "auto",
+    "Cascade: shared (one threshold per stage), per_class (one per stage and predicted class), or auto (search both). Default: auto.",
+)
+flags.DEFINE_string(
     "metric",
     "top1",
     "Cascade: the accuracy --max_drop is measured in: top1 or top5. Default: top1.",
@@ -105,6 +110,7 @@ def main(argv):
         stages=common.parse_resolutions(FLAGS.stages, "--stages") if FLAGS.stages else None,
         max_stages=FLAGS.max_stages,
         confidence=FLAGS.confidence,
+        thresholds=FLAGS.thresholds,
         metric=FLAGS.metric,
         calibration_fraction=FLAGS.calibration_fraction,
         split_seed=FLAGS.split_seed,

@@ -168,7 +168,7 @@ class CascadeClassifier(tf.Module):
             rows = None if j == 0 else pending
             ids, probs = self._forwards[j](self._stage_images(images, r, rows))
             ids, probs = ids.numpy(), probs.numpy()
-            accept = self.config.accept(probs, j)
+            accept = self.config.accept(probs, j, ids)
             done = pending[accept]
             top_ids[done], top_probs[done], resolution[done] = ids[accept], probs[accept], r
             macs[pending] += self.macs[j]

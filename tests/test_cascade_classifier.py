@@ -64,15 +64,24 @@ def test_confidences_vary(setup):
         assert np.std(cache.top_probs(r)[:, 0]) > 0.02
 
 
-@pytest.mark.parametrize("confidence", ["max_prob", "calibrated_margin"])
-def test_saved_cascade_equals_selector_on_the_cache(setup, tmp_path, confidence):
+@pytest.mark.parametrize(
+    "confidence, thresholds",
+    [("max_prob", "shared"), ("calibrated_margin", "shared"), ("max_prob", "per_class")],
+)
+def test_saved_cascade_equals_selector_on_the_cache(setup, tmp_path, confidence, thresholds):
     models, images, cache, _ = setup
     split = split_rows(N, calibration_fraction=0.5, seed=0)
     fit = fit_cascade(
-        cache, split.calibration, flops_budget=0.7, stages=STAGES, confidences=(confidence,)
+        cache,
+        split.calibration,
+        flops_budget=0.7,
+        stages=STAGES,
+        confidences=(confidence,),
+        thresholds=(thresholds,),
     )
     config = fit.config
     assert len(config.stages) >= 2
+    assert config.per_class == (thresholds == "per_class")
     CascadeClassifier(models, config).save(str(tmp_path / "cascade"))
     loaded = CascadeClassifier.load(str(tmp_path / "cascade"))
     assert loaded.config == config

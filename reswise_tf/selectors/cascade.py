@@ -4,6 +4,9 @@ A cascade is an ordered subset of the sweep's resolutions, cheapest first, endin
 Each image runs through stage 1; its prediction is accepted when the confidence clears the
 stage's threshold, else the image goes on to the next stage; the last stage accepts everything.
 The MACs of every pass that ran are counted. Confidence is one of `confidence.CONFIDENCES`.
+A stage's threshold is either shared by all images or chosen per predicted class (a
+low-resolution pass is confidently wrong on some classes and reliable on others; see
+`per_class`).
 
 Stages, thresholds, the confidence kind and the per-resolution temperatures are all fitted on a
 calibration part of the data (`fit_cascade`) to meet a target: at most `max_drop` points below
@@ -20,10 +23,13 @@ import itertools
 import numpy as np
 
 from reswise_tf.selectors import confidence as conf_lib
+from reswise_tf.selectors import per_class
 from reswise_tf.selectors.common import Selection, summarize
 
 # Upper bound on the threshold combinations scored per stage set and confidence kind.
 _GRID_CELLS = 2**16
+# How thresholds may be set: one per stage shared by all images, or one per predicted class.
+THRESHOLD_KINDS = ("shared", "per_class")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +39,9 @@ class CascadeConfig:
     Attributes:
       stages: resolutions (pixels), cheapest first; the last one accepts every image.
       thresholds: one per stage but the last: accept when confidence >= threshold
-        (-inf accepts all, inf none).
+        (-inf accepts all, inf none). Either a number, shared by all images, or a sequence
+        with one threshold per class id, applied by the class the stage predicts (its top-1;
+        a class beyond the sequence is never accepted at that stage).
       confidence: one of `confidence.CONFIDENCES`.
       temperatures: one per stage (1.0 = none); used by the calibrated kinds.
       kept_classes: classes the probabilities are renormalised over for the calibrated kinds
@@ -53,10 +61,13 @@ class CascadeConfig:
                 "`stages` should be distinct positive resolutions, cheapest first. "
                 f"Received stages={list(self.stages)}"
             )
-        thresholds = tuple(float(t) for t in self.thresholds)
-        if len(thresholds) != len(stages) - 1 or any(np.isnan(thresholds)):
+        thresholds = tuple(_stage_threshold(t) for t in self.thresholds)
+        if len(thresholds) != len(stages) - 1 or any(
+            t is None or np.any(np.isnan(t)) for t in thresholds
+        ):
             raise ValueError(
-                f"`thresholds` should be {len(stages) - 1} numbers (one per stage but the last). "
+                f"`thresholds` should be {len(stages) - 1} entries (one per stage but the last), "
+                "each a number or a non-empty list with one number per class. "
                 f"Received thresholds={list(self.thresholds)}"
             )
         temperatures = tuple(float(t) for t in self.temperatures) or (1.0,) * len(stages)
@@ -77,16 +88,42 @@ class CascadeConfig:
             top_probs = top_probs[:, : self.kept_classes]
         return conf_lib.confidence(top_probs, self.confidence, self.temperatures[stage])
 
-    def accept(self, top_probs, stage):
-        """Boolean (n,): whether stage `stage` keeps these predictions."""
+    @property
+    def per_class(self):
+        """Whether any stage has per-class thresholds."""
+        return any(isinstance(t, tuple) for t in self.thresholds)
+
+    def stage_thresholds(self, top_ids, stage):
+        """Threshold (n,) of each image at stage `stage` (0-based, not the last), by the class
+        that stage predicts (`top_ids[:, 0]`) when its thresholds are per class."""
+        t = self.thresholds[stage]
+        n = len(top_ids)
+        if not isinstance(t, tuple):
+            return np.full(n, t)
+        predicted = np.asarray(top_ids)[:, 0].astype(np.int64)
+        table = np.asarray(t, np.float64)
+        inside = (predicted >= 0) & (predicted < len(table))
+        return np.where(inside, table[np.clip(predicted, 0, len(table) - 1)], np.inf)
+
+    def accept(self, top_probs, stage, top_ids=None):
+        """Boolean (n,): whether stage `stage` keeps these predictions (`top_ids`, the class ids
+        in the order of `top_probs`, are needed when the stage's thresholds are per class)."""
         if stage == len(self.stages) - 1:
             return np.ones(len(top_probs), bool)
-        return self.stage_confidence(top_probs, stage) >= self.thresholds[stage]
+        if isinstance(self.thresholds[stage], tuple):
+            if top_ids is None:
+                raise ValueError(
+                    f"Stage {stage} has per-class thresholds: `accept` needs `top_ids`"
+                )
+            t = self.stage_thresholds(top_ids, stage)
+        else:
+            t = self.thresholds[stage]
+        return self.stage_confidence(top_probs, stage) >= t
 
     def describe(self):
         text = ">".join(map(str, self.stages))
         if len(self.stages) > 1:
-            text += f" {self.confidence} t=" + ",".join(f"{t:.4g}" for t in self.thresholds)
+            text += f" {self.confidence} t=" + ",".join(_describe_threshold(t) for t in self.thresholds)
             if conf_lib.is_calibrated(self.confidence):
                 text += " T=" + ",".join(f"{t:.3g}" for t in self.temperatures[:-1])
         return text
@@ -94,13 +131,38 @@ class CascadeConfig:
     def to_dict(self):
         return dataclasses.asdict(self) | {
             "stages": list(self.stages),
-            "thresholds": list(self.thresholds),
+            "thresholds": [list(t) if isinstance(t, tuple) else t for t in self.thresholds],
             "temperatures": list(self.temperatures),
         }
 
     @classmethod
     def from_dict(cls, d):
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+
+def _stage_threshold(t):
+    """A float, or a tuple of floats for per-class thresholds; None when malformed."""
+    if isinstance(t, (str, bytes)):
+        return None
+    if np.ndim(t) == 0:
+        try:
+            return float(t)
+        except (TypeError, ValueError):
+            return None
+    try:
+        values = tuple(float(x) for x in t)
+    except (TypeError, ValueError):
+        return None
+    return values if values and np.ndim(t) == 1 else None
+
+
+def _describe_threshold(t):
+    if not isinstance(t, tuple):
+        return f"{t:.4g}"
+    finite = np.asarray(t)[np.isfinite(t)]
+    median = f"median {np.median(finite):.3g}, " if len(finite) else ""
+    never = int(np.sum(np.isposinf(t)))
+    return f"per-class[{median}{len(t) - never}/{len(t)} classes accepted]"
 
 
 def cascade_select(cache, config, rows):
@@ -112,7 +174,8 @@ def cascade_select(cache, config, rows):
     pending = np.ones(len(rows), bool)
     for j, r in enumerate(config.stages):
         macs[pending] += cache.macs[r]
-        accept = pending & config.accept(cache.top_probs(r)[rows], j)
+        table = cache.tables[r]
+        accept = pending & config.accept(table.top_probs[rows], j, table.top_ids[rows])
         chosen[accept] = r
         pending &= ~accept
     return Selection(rows=rows, chosen=chosen, macs=macs)
@@ -210,11 +273,17 @@ def search_cascades(
     max_stages=3,
     confidences=conf_lib.CONFIDENCES,
     metric_k=1,
+    thresholds=THRESHOLD_KINDS,
 ):
     """Scores every stage set, confidence kind and threshold combination on the images `rows`
-    (only those are read). Temperatures are fitted per resolution on the same images."""
+    (only those are read). Temperatures are fitted per resolution on the same images.
+
+    `thresholds` names the kinds of thresholds searched (`THRESHOLD_KINDS`): "shared" scores
+    every combination of one threshold per stage; "per_class" the per-class thresholds of
+    `per_class.price_sweep` at each price."""
     for c in confidences:
         conf_lib.check_confidence(c)
+    thresholds = check_threshold_kinds(thresholds)
     rows = np.asarray(rows, np.int64)
     n = len(rows)
     if n == 0:
@@ -234,13 +303,23 @@ def search_cascades(
                 probe.stage_confidence(cache.top_probs(r)[rows], j)
                 for j, r in enumerate(stage_set[:-1])
             ]
-            cands = [_threshold_candidates(x, len(stage_set) - 1) for x in confs]
-            oks = [cache.correct(r, metric_k)[rows] for r in stage_set]
-            correct, cost = _score_grid(confs, cands, oks, [cache.macs[r] for r in stage_set])
-            make = functools.partial(
-                _config_at, stage_set, c, temperatures, cands, cache.num_classes_kept
-            )
-            blocks.append((100.0 * correct.ravel() / n, cost.ravel() / n, make))
+            if "shared" in thresholds or len(stage_set) == 1:
+                cands = [_threshold_candidates(x, len(stage_set) - 1) for x in confs]
+                oks = [cache.correct(r, metric_k)[rows] for r in stage_set]
+                correct, cost = _score_grid(confs, cands, oks, [cache.macs[r] for r in stage_set])
+                make = functools.partial(
+                    _config_at, stage_set, c, temperatures, cands, cache.num_classes_kept
+                )
+                blocks.append((100.0 * correct.ravel() / n, cost.ravel() / n, make))
+            if "per_class" in thresholds and len(stage_set) > 1:
+                swept = per_class.price_sweep(cache, rows, stage_set, probe, metric_k=metric_k)
+                configs = [
+                    CascadeConfig(stage_set, t, c, temperatures, cache.num_classes_kept)
+                    for t, _, _ in swept
+                ]
+                correct = np.array([x[1] for x in swept])
+                cost = np.array([x[2] for x in swept])
+                blocks.append((100.0 * correct / n, cost / n, configs.__getitem__))
     return CascadeSearch(
         blocks=blocks,
         native_accuracy=100.0 * float(np.mean(cache.correct(cache.native, metric_k)[rows])),
@@ -248,6 +327,18 @@ def search_cascades(
         num_examples=n,
         metric_k=metric_k,
     )
+
+
+def check_threshold_kinds(kinds):
+    """`kinds` as a tuple of `THRESHOLD_KINDS`, else ValueError naming the valid ones."""
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    kinds = tuple(kinds)
+    if not kinds or any(k not in THRESHOLD_KINDS for k in kinds):
+        raise ValueError(
+            f"`thresholds` should be among {', '.join(THRESHOLD_KINDS)}. Received thresholds={list(kinds)}"
+        )
+    return kinds
 
 
 def _config_at(stage_set, kind, temperatures, cands, kept_classes, i):
@@ -338,10 +429,12 @@ def fit_cascade(
     max_stages=3,
     confidences=conf_lib.CONFIDENCES,
     metric_k=1,
+    thresholds=THRESHOLD_KINDS,
 ):
-    """Chooses stages, thresholds, confidence kind and temperatures on the images `rows` to
-    meet one target (`max_drop` points of top-`metric_k` accuracy, or `flops_budget` x native
-    FLOPs); see `search_cascades` and `choose_cascade`. Only `rows` are read."""
+    """Chooses stages, thresholds (shared or per class), confidence kind and temperatures on
+    the images `rows` to meet one target (`max_drop` points of top-`metric_k` accuracy, or
+    `flops_budget` x native FLOPs); see `search_cascades` and `choose_cascade`. Only `rows`
+    are read."""
     check_target(max_drop, flops_budget)
     search = search_cascades(
         cache,
@@ -350,6 +443,7 @@ def fit_cascade(
         max_stages=max_stages,
         confidences=confidences,
         metric_k=metric_k,
+        thresholds=thresholds,
     )
     return choose_cascade(search, max_drop=max_drop, flops_budget=flops_budget)
 
@@ -421,6 +515,7 @@ def run(
     max_stages=3,
     confidence="auto",
     metric_k=1,
+    thresholds=THRESHOLD_KINDS,
 ):
     """Fits one cascade per target (`{"max_drop": points}` or `{"flops_budget": fraction}`) on
     `calibration_rows` and measures each on the disjoint `rows`. Each result's `extra["fit"]`
@@ -447,6 +542,7 @@ def run(
         max_stages=max_stages,
         confidences=confidences,
         metric_k=metric_k,
+        thresholds=thresholds,
     )
     results = []
     for target in targets:

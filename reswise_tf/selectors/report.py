@@ -70,6 +70,7 @@ def run_selection(
     stages=None,
     max_stages=3,
     confidence="auto",
+    thresholds="auto",
     metric="top1",
     calibration_fraction=0.5,
     split_seed=0,
@@ -86,8 +87,9 @@ def run_selection(
       max_drops, flops_budgets: one cascade per target; budgets are fractions of native FLOPs
         or "random" (the random selector's expected mean FLOPs). Default: max_drop 0.5, plus
         the random selector's FLOPs when the random selector runs too.
-      stages, max_stages, confidence, metric: the cascade's search space and the accuracy
-        (top1 or top5) its max_drop is measured in.
+      stages, max_stages, confidence, thresholds, metric: the cascade's search space (the
+        confidence kind, and "shared" or "per_class" thresholds; "auto" searches all) and the
+        accuracy (top1 or top5) its max_drop is measured in.
       calibration_fraction, split_seed, stratify: the calibration/evaluation split.
     """
     cache = SweepCache(tables)
@@ -99,6 +101,11 @@ def run_selection(
         raise ValueError(
             f"Unknown confidence {confidence!r}. Available: auto, {', '.join(CONFIDENCES)}"
         )
+    if thresholds != "auto" and thresholds not in cascade.THRESHOLD_KINDS:
+        raise ValueError(
+            f"Unknown thresholds {thresholds!r}. Available: auto, {', '.join(cascade.THRESHOLD_KINDS)}"
+        )
+    threshold_kinds = cascade.THRESHOLD_KINDS if thresholds == "auto" else (thresholds,)
     if metric not in ("top1", "top5"):
         raise ValueError(f"Unknown metric {metric!r}. Available: top1, top5")
     metric_k = 1 if metric == "top1" else topk
@@ -147,6 +154,7 @@ def run_selection(
                 max_stages=max_stages,
                 confidence=confidence,
                 metric_k=metric_k,
+                thresholds=threshold_kinds,
             )
             fit = results[-1].extra["fit"]
             curve = cascade.curve(cache, fit, rows, part=part, topk=topk)
