@@ -6,7 +6,15 @@ import json
 import numpy as np
 import pytest
 
-from reswise_tf.selectors import CascadeConfig, SweepCache, cascade, cascade_select, fit_cascade, per_class
+from reswise_tf.selectors import (
+    CascadeConfig,
+    SweepCache,
+    cascade,
+    cascade_select,
+    fit_cascade,
+    oracle,
+    per_class,
+)
 from reswise_tf.selectors import report as report_lib
 from tests.test_selectors import make_table, synthetic_tables
 
@@ -143,3 +151,74 @@ def test_report_searches_per_class_by_default():
     )
     assert not any(cfg.per_class for cfg, _, _ in shared.results[-1].extra["fit"].front)
     assert cascade.THRESHOLD_KINDS == ("shared", "per_class")
+
+
+# --- the perfect-decision bound ------------------------------------------------------------
+
+
+def three_stage_cache():
+    """10 images of class 0. 8 px (100 MACs) is right on 0-3, 12 px (200) on 4-6, native 16 px
+    (400) on 4-8; nothing gets image 9 right."""
+    labels = np.zeros(10, int)
+
+    def table(r, right, macs):
+        pred = np.where(np.isin(np.arange(10), right), 0, 1)
+        return make_table(r, labels, pred, np.full(10, 0.6), macs, native=16)
+
+    return SweepCache(
+        {
+            8: table(8, [0, 1, 2, 3], 100),
+            12: table(12, [4, 5, 6], 200),
+            16: table(16, [4, 5, 6, 7, 8], 400),
+        }
+    )
+
+
+def test_cascade_bound_by_hand():
+    cache = three_stage_cache()
+    rows = np.arange(10)
+    # Budget 200 MACs per image: everyone pays 8 px (100); the 1000 MACs left send images 4-6
+    # on to 12 px (200 more each); image 7 would need 600 more (12 and 16 px). 7 right.
+    sel = oracle.cascade_bound_select(cache, rows, (8, 12, 16), 200)
+    assert sel.chosen.tolist() == [8] * 4 + [12] * 3 + [8] * 3
+    assert sel.macs.tolist() == [100] * 4 + [300] * 3 + [100] * 3
+    # Without 12 px, 16 px costs 400 more: two of images 4-8 fit.
+    sel = oracle.cascade_bound_select(cache, rows, (8, 16), 200)
+    assert sel.chosen.tolist() == [8] * 4 + [16] * 2 + [8] * 4
+    assert oracle.cascade_bound_select(cache, rows, (12, 16), 150) is None
+    (row,) = oracle.cascade_bound(cache, rows, part="all", flops_budget=0.5, topk=3)
+    assert row.selector == "cascade_bound" and not row.deployable
+    assert row.setting.startswith("8>12>16 ")
+    assert row.top1 == pytest.approx(70.0)
+    assert row.mean_macs == pytest.approx(160.0)
+    assert oracle.cascade_bound(cache, rows, part="all", flops_budget=0.2, topk=3) == []
+
+
+def test_no_cascade_beats_the_bound_at_its_cost():
+    cache = SweepCache(synthetic_tables(n=600))
+    rows = np.arange(0, 600, 3)
+    rng = np.random.default_rng(4)
+    stage_sets = [(16, 32), (20, 28, 32), (16, 24, 32)]
+    for stages in stage_sets:
+        probe = CascadeConfig(stages, (0.0,) * (len(stages) - 1), "margin")
+        configs = [
+            CascadeConfig(stages, t, "margin")
+            for t, _, _ in per_class.price_sweep(cache, rows, stages, probe, folds=1)
+        ]
+        configs += [
+            CascadeConfig(stages, tuple(rng.uniform(0, 1, len(stages) - 1)), "margin")
+            for _ in range(20)
+        ]
+        for config in configs:
+            sel = cascade_select(cache, config, rows)
+            bound = oracle.cascade_bound_select(cache, rows, stages, sel.macs.mean())
+            assert bound.macs.mean() <= sel.macs.mean() * (1 + 1e-9)
+            assert bound.correct(cache).sum() >= sel.correct(cache).sum()
+
+
+def test_report_adds_the_bound_at_random_flops():
+    report = report_lib.run_selection(synthetic_tables(n=1000), ("all",), trials=3)
+    (bound,) = [r for r in report.results if r.selector == "cascade_bound"]
+    (matched,) = [r for r in report.results if r.selector == "cascade" and "random's" in r.setting]
+    assert "random's FLOPs" in bound.setting
+    assert bound.top1 >= matched.top1 or bound.mean_macs < matched.mean_macs

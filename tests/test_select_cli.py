@@ -107,6 +107,7 @@ def test_select_all_writes_table6_and_pareto(results):
         "cascade",
         "cascade",
         "oracle",
+        "cascade_bound",
     ]
     assert {r["part"] for r in rows} == {"evaluation"}
     for column in (
