@@ -170,6 +170,7 @@ def test_command_line_error_is_one_line(results):
         ({"confidence": "entropy"}, "Unknown confidence 'entropy'. Available: auto,"),
         ({"choices": [32, 19]}, "`choices` should be cached resolutions"),
         ({"metric": "top3"}, "Unknown metric 'top3'. Available: top1, top5"),
+        ({"thresholds": "both"}, "Unknown thresholds 'both'. Available: auto, shared, per_class"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(results, options, message):
