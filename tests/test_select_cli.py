@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from reswise_tf import literature, reporting
-from reswise_tf.predictions import PredictionTable, load_tables, table_path
+from reswise_tf.predictions import load_tables, table_path
 from reswise_tf.selectors import report as report_lib
+from tests.test_selectors import table_from_logits
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESOLUTIONS = (32, 28, 24, 20)
@@ -30,16 +31,7 @@ def write_results_dir(path, n=600):
         top = np.where(right, labels, (labels + 1) % 10)
         logits = rng.normal(size=(n, 10))
         logits[np.arange(n), top] += 3 + rng.random(n) * (4 if r < 28 else 2)
-        p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-        ids = np.argsort(-p, 1).astype(np.int32)
-        tables[r] = PredictionTable(
-            r,
-            np.arange(n),
-            labels,
-            ids,
-            np.take_along_axis(p, ids, 1).astype(np.float32),
-            {"macs": 1000 * r * r, "native_resolution": 32},
-        )
+        tables[r] = table_from_logits(r, labels, logits, {"macs": 1000 * r * r, "native_resolution": 32})
         tables[r].save(table_path(path, r))
     rows = reporting.sweep_rows(tables, 32)
     reporting.write_reports(rows, path, 32, "hand-made sweep")

@@ -56,6 +56,15 @@ def hand_cache():
     )
 
 
+def table_from_logits(resolution, labels, logits, meta):
+    """A `PredictionTable` of softmax(`logits`), classes sorted by decreasing probability."""
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    ids = np.argsort(-p, 1).astype(np.int32)
+    probs = np.take_along_axis(p, ids, 1).astype(np.float32)
+    return PredictionTable(resolution, np.arange(len(labels)), labels, ids, probs, meta)
+
+
 def synthetic_tables(n=2000, seed=1, resolutions=(32, 28, 24, 20, 16), num_classes=10):
     """A sweep in which accuracy falls with resolution and low resolutions are overconfident."""
     rng = np.random.default_rng(seed)
@@ -69,17 +78,8 @@ def synthetic_tables(n=2000, seed=1, resolutions=(32, 28, 24, 20, 16), num_class
         top = np.where(margin > 0, labels, (labels + rng.integers(1, num_classes, n)) % num_classes)
         logits[np.arange(n), top] += 2 + 2 * np.abs(margin)
         logits /= 1.0 if r >= 28 else 0.4
-        p = np.exp(logits - logits.max(1, keepdims=True))
-        p /= p.sum(1, keepdims=True)
-        ids = np.argsort(-p, 1).astype(np.int32)
-        tables[r] = PredictionTable(
-            r,
-            np.arange(n),
-            labels,
-            ids,
-            np.take_along_axis(p, ids, 1).astype(np.float32),
-            {"macs": 40000 * r * r, "native_resolution": max(resolutions)},
-        )
+        meta = {"macs": 40000 * r * r, "native_resolution": max(resolutions)}
+        tables[r] = table_from_logits(r, labels, logits, meta)
     return tables
 
 

@@ -97,13 +97,9 @@ class CascadeConfig:
         """Threshold (n,) of each image at stage `stage` (0-based, not the last), by the class
         that stage predicts (`top_ids[:, 0]`) when its thresholds are per class."""
         t = self.thresholds[stage]
-        n = len(top_ids)
         if not isinstance(t, tuple):
-            return np.full(n, t)
-        predicted = np.asarray(top_ids)[:, 0].astype(np.int64)
-        table = np.asarray(t, np.float64)
-        inside = (predicted >= 0) & (predicted < len(table))
-        return np.where(inside, table[np.clip(predicted, 0, len(table) - 1)], np.inf)
+            return np.full(len(top_ids), t)
+        return per_class.lookup(t, np.asarray(top_ids)[:, 0])
 
     def accept(self, top_probs, stage, top_ids=None):
         """Boolean (n,): whether stage `stage` keeps these predictions (`top_ids`, the class ids

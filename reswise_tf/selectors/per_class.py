@@ -91,6 +91,15 @@ def price_sweep(
     return out
 
 
+def lookup(thresholds, predicted):
+    """Threshold (n,) of each image from per-class `thresholds` by its `predicted` class id;
+    +inf (never accepted) for a class beyond the list."""
+    table = np.asarray(thresholds, np.float64)
+    predicted = np.asarray(predicted, np.int64)
+    inside = (predicted >= 0) & (predicted < len(table))
+    return np.where(inside, table[np.clip(predicted, 0, len(table) - 1)], np.inf)
+
+
 def fold_of(labels, folds, seed):
     """Part (0..folds-1) of each position: the images, class after class in a seeded order,
     are dealt out in turn, so every part gets each class's share and the sizes differ by at
@@ -143,10 +152,7 @@ class _Data:
         correct, total = 0.0, 0.0
         for j, t in enumerate(thresholds):
             total += self.macs[j] * pending.sum()
-            table = np.asarray(t)
-            predicted = self.predicted[j][positions]
-            inside = predicted < len(table)
-            limit = np.where(inside, table[np.minimum(predicted, len(table) - 1)], np.inf)
+            limit = lookup(t, self.predicted[j][positions])
             accept = pending & (self.confs[j][positions] >= limit)
             correct += self.ok[j][positions][accept].sum()
             pending &= ~accept
