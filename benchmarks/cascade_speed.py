@@ -21,9 +21,8 @@ import numpy as np
 from absl import flags
 
 from experiments import common
-from reswise_tf import architectures
-from reswise_tf.cascade_classifier import CascadeClassifier
-from reswise_tf.selectors.cascade import CascadeConfig
+from reswise_tf.models import registry
+from reswise_tf.selection import CascadeClassifier, CascadeConfig
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -32,7 +31,7 @@ flags.DEFINE_string(
 flags.DEFINE_string(
     "arch",
     "resnet50",
-    f"Architecture with random weights: {', '.join(sorted(architectures.ARCHITECTURES))}. Default: resnet50.",
+    f"Architecture with random weights: {', '.join(sorted(registry.ARCHITECTURES))}. Default: resnet50.",
 )
 flags.DEFINE_string(
     "stages",
@@ -50,7 +49,7 @@ flags.DEFINE_integer("seed", 0, "Seed of the random images. Default: 0.")
 
 
 def build_from_arch(name, stages, accept_fraction, probe):
-    spec = architectures.get_arch(name)
+    spec = registry.get_arch(name)
     native = spec.native_resolution
     stages = sorted(stages or [round(0.75 * native), native])
     if stages[-1] != native:
@@ -86,7 +85,7 @@ def main(argv):
         clf = CascadeClassifier.load(FLAGS.cascade_dir)
         what = f"saved cascade {FLAGS.cascade_dir}"
     else:
-        native = architectures.get_arch(FLAGS.arch).native_resolution
+        native = registry.get_arch(FLAGS.arch).native_resolution
         probe = rng.uniform(-1, 1, (FLAGS.batch_size, native, native, 3)).astype(np.float32)
         stages = common.parse_resolutions(FLAGS.stages, "--stages") if FLAGS.stages else None
         clf = build_from_arch(FLAGS.arch, stages, FLAGS.accept_fraction, probe)

@@ -10,7 +10,7 @@ on photographs) into --image_dir once, builds --arch with random weights, and me
 - forward: for each resolution, the rescaled model's compiled forward pass alone over all the
   images, already decoded, resized and normalised and held in memory, at --batch_size; summed
   over the resolutions. No input pipeline can make a sweep faster than this.
-- sweep: wall time of `reswise_tf.sweep.sweep` on the folder with a fresh output dir, all
+- sweep: wall time of `reswise_tf.evaluation.sweep` on the folder with a fresh output dir, all
   included: rebuilding the model at each resolution, tracing, decoding every image once,
   resizing it to every resolution, the forward passes and writing the cache.
 - naive: one pass per resolution, each rebuilding the model at that resolution and decoding
@@ -34,12 +34,14 @@ from absl import flags
 from PIL import Image
 
 from experiments import common
-from reswise_tf import architectures, data, preprocessing
-from reswise_tf.rescale import rescale
-from reswise_tf.sweep import SweepConfig, pipeline_options, sweep
+from reswise_tf import data
+from reswise_tf.data.preprocessing import prepare
+from reswise_tf.evaluation import SweepConfig, sweep
+from reswise_tf.evaluation.engine import pipeline_options
+from reswise_tf.models import LoadedModel, registry, rescale
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("arch", "mobilenet_v2", f"Architecture with random weights: {', '.join(sorted(architectures.ARCHITECTURES))}. Default: mobilenet_v2.")
+flags.DEFINE_string("arch", "mobilenet_v2", f"Architecture with random weights: {', '.join(sorted(registry.ARCHITECTURES))}. Default: mobilenet_v2.")
 flags.DEFINE_integer("num_images", 256, "JPEGs generated and evaluated. Default: 256.")
 flags.DEFINE_string("resolutions", "224,210,196,182,168,154,140", "Comma-separated resolutions. Default: 224,210,196,182,168,154,140.")
 flags.DEFINE_integer("batch_size", 32, "Batch size of every measurement. Default: 32.")
@@ -77,8 +79,7 @@ def preprocessed_batches(source, resolution, config):
     (with the sweep's tf.data options)."""
 
     def fn(example):
-        image = preprocessing.resize(example["image"], resolution, crop_pct=config.crop_pct)
-        return preprocessing.normalize(image, config.preprocess)
+        return prepare(example["image"], resolution, mode=config.preprocess, crop_pct=config.crop_pct)
 
     ds = source.dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(config.batch_size).with_options(pipeline_options()).prefetch(2)
@@ -103,7 +104,7 @@ def time_sweep(model, spec, source, config):
     output_dir = tempfile.mkdtemp(prefix="reswise_bench_")
     try:
         start = time.perf_counter()
-        sweep(model, source, config, output_dir, arch=spec, verbose=0)
+        sweep(LoadedModel.from_model(model, arch=spec), source, config, output_dir, verbose=0)
         return time.perf_counter() - start
     finally:
         shutil.rmtree(output_dir)
@@ -125,7 +126,7 @@ def time_naive(model, spec, source, config):
 
 def main(argv):
     del argv
-    spec = architectures.get_arch(FLAGS.arch)
+    spec = registry.get_arch(FLAGS.arch)
     resolutions = common.parse_resolutions(FLAGS.resolutions)
     for name in ("num_images", "batch_size", "repeats"):
         if getattr(FLAGS, name) < 1:
@@ -138,7 +139,7 @@ def main(argv):
         print(f"{len(paths)} JPEGs ({kilobytes:.0f} kB on average) in {image_dir} ({time.perf_counter() - start:.1f} s)")
         source = data.folder_source(image_dir)
         native = spec.native_resolution
-        config = SweepConfig(resolutions=resolutions, native_resolution=native, preprocess=spec.preprocess,
+        config = SweepConfig(resolutions=sorted({native, *resolutions}, reverse=True), preprocess=spec.preprocess,
                              crop_pct=spec.crop_pct, batch_size=FLAGS.batch_size)
         first_batch = dataclasses.replace(config, num_examples=config.batch_size)
         model = spec.build(native, classes=1000)

@@ -10,7 +10,7 @@ Writes comparison.csv and comparison.md into --output_dir.
 from absl import flags
 
 from experiments import common
-from reswise_tf import literature
+from reswise_tf.report import literature
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(

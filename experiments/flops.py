@@ -11,12 +11,13 @@ import sys
 from absl import flags
 
 from experiments import common
-from reswise_tf import architectures, models, reporting
-from reswise_tf.flops import count_macs
-from reswise_tf.rescale import RescaleError, rescale
+from reswise_tf import models
+from reswise_tf.cost import count_macs
+from reswise_tf.models import RescaleError, registry, rescale
+from reswise_tf.report import tables
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("arch", None, f"Registered architecture: {', '.join(sorted(architectures.ARCHITECTURES))}. Default: None.")
+flags.DEFINE_string("arch", None, f"Registered architecture: {', '.join(sorted(registry.ARCHITECTURES))}. Default: None.")
 flags.DEFINE_string("model_path", None, "Any Keras classifier file (.keras or .h5) instead of --arch. Default: None.")
 flags.DEFINE_integer("classes", 1000, "Output classes of the --arch model (weights are random; FLOPs only). Default: 1000.")
 flags.DEFINE_integer("native_resolution", None, "The reference resolution. Default: the architecture's (224) or the model's input size.")
@@ -34,9 +35,9 @@ def main(argv):
     else:
         loaded = models.load_user_model(FLAGS.model_path, native_resolution=FLAGS.native_resolution)
     native = loaded.native_resolution
-    resolutions = common.parse_resolutions(FLAGS.resolutions) if FLAGS.resolutions else architectures.default_resolutions(native)
+    resolutions = common.parse_resolutions(FLAGS.resolutions) if FLAGS.resolutions else registry.default_resolutions(native)
     macs = {r: count_macs(rescale(loaded.model, r, arch=loaded.arch)) for r in sorted({native, *resolutions})}
-    sys.stdout.write(reporting.to_csv(reporting.flops_rows(macs, native)))
+    sys.stdout.write(tables.to_csv(tables.flops_rows(macs, native)))
 
 
 if __name__ == "__main__":

@@ -8,13 +8,14 @@
 from absl import flags
 
 from experiments import common
-from reswise_tf import architectures, data, distribute, models
-from reswise_tf.reduce import run_reduce
-from reswise_tf.rescale import RescaleError
-from reswise_tf.sweep import SweepConfig, SweepMismatchError
+from reswise_tf import data, models
+from reswise_tf.evaluation import SweepConfig, SweepMismatchError
+from reswise_tf.models import RescaleError, registry
+from reswise_tf.runtime import distribute
+from reswise_tf.workflows import run_reduce
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("arch", None, f"Registered architecture: {', '.join(sorted(architectures.ARCHITECTURES))}. Default: None.")
+flags.DEFINE_string("arch", None, f"Registered architecture: {', '.join(sorted(registry.ARCHITECTURES))}. Default: None.")
 flags.DEFINE_string("weights", "imagenet", "With --arch: imagenet, none, or a checkpoint (.keras, .h5, .weights.h5). Default: imagenet.")
 flags.DEFINE_string("model_path", None, "Any Keras classifier file (.keras or .h5) instead of --arch. Default: None.")
 flags.DEFINE_integer("native_resolution", None, "Resolution the model was trained at. Default: the model's input size.")
@@ -48,7 +49,7 @@ def main(argv):
     if FLAGS.dataset is None:
         raise ValueError("--dataset is required: a TFDS name or folder:PATH")
     if FLAGS.arch:
-        architectures.get_arch(FLAGS.arch)  # unknown names fail before any data is read
+        registry.get_arch(FLAGS.arch)  # unknown names fail before any data is read
     resolutions = common.parse_resolutions(FLAGS.resolutions) if FLAGS.resolutions else None
     strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)  # before any other TF op
     source = data.load_source(FLAGS.dataset, split=FLAGS.split, data_dir=FLAGS.data_dir,
@@ -61,8 +62,7 @@ def main(argv):
             loaded = models.load_user_model(FLAGS.model_path, native_resolution=FLAGS.native_resolution,
                                             preprocess=FLAGS.preprocess or "none")
     config = SweepConfig(
-        resolutions=resolutions or architectures.default_resolutions(loaded.native_resolution),
-        native_resolution=loaded.native_resolution,
+        resolutions=resolutions or registry.default_resolutions(loaded.native_resolution),
         preprocess=FLAGS.preprocess or loaded.preprocess,
         crop_pct=FLAGS.crop_pct if FLAGS.crop_pct is not None else loaded.crop_pct,
         batch_size=FLAGS.batch_size,

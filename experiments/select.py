@@ -14,9 +14,9 @@ import os
 from absl import flags
 
 from experiments import common
-from reswise_tf.predictions import load_tables
-from reswise_tf.selectors import SELECTORS
-from reswise_tf.selectors import report as report_lib
+from reswise_tf.evaluation import load_tables
+from reswise_tf.report import selection as report_lib
+from reswise_tf.selection import SELECTORS, run_selection
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -93,12 +93,8 @@ def main(argv):
         raise ValueError("--results_dir is required: a results directory of experiments.reduce")
     if not os.path.isdir(FLAGS.results_dir):
         raise FileNotFoundError(f"--results_dir {FLAGS.results_dir!r} does not exist")
-    if FLAGS.selector != "all" and FLAGS.selector not in SELECTORS:
-        raise ValueError(
-            f"Unknown selector {FLAGS.selector!r}. Available: {', '.join(sorted(SELECTORS))}, all"
-        )
     tables = load_tables(FLAGS.results_dir)
-    report = report_lib.run_selection(
+    report = run_selection(
         tables,
         (FLAGS.selector,),
         topk=FLAGS.topk,

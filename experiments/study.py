@@ -11,7 +11,8 @@ to lower resolutions, and writes the tables (study.md) and figures under --outpu
 from absl import flags
 
 from experiments import common
-from reswise_tf import data, study
+from reswise_tf import data
+from reswise_tf.workflows import study
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist (offline, Debian's files) or cifar10 (TFDS). Default: fashion_mnist.")

@@ -17,14 +17,16 @@ import os
 from absl import flags
 
 from experiments import common
-from reswise_tf import architectures, data, distribute
-from reswise_tf import train as train_lib
+from reswise_tf import data, training
+from reswise_tf.models import registry
+from reswise_tf.runtime import distribute
+from reswise_tf.utils.checks import check_resolution
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "arch",
     None,
-    f"Registered architecture: {', '.join(sorted(architectures.ARCHITECTURES))}. Default: None.",
+    f"Registered architecture: {', '.join(sorted(registry.ARCHITECTURES))}. Default: None.",
 )
 flags.DEFINE_string(
     "dataset",
@@ -77,7 +79,7 @@ flags.DEFINE_integer("batch_size", 128, "Global batch size. Default: 128.")
 flags.DEFINE_enum(
     "optimizer",
     "sgd",
-    train_lib.OPTIMIZERS,
+    training.OPTIMIZERS,
     "sgd (Nesterov momentum 0.9) or adamw; warm-up then cosine decay. Default: sgd.",
 )
 flags.DEFINE_float(
@@ -89,13 +91,13 @@ flags.DEFINE_float(
 flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing of the cross-entropy. Default: 0.0.")
 flags.DEFINE_float(
     "bn_momentum",
-    train_lib.DEFAULT_BN_MOMENTUM,
+    training.DEFAULT_BN_MOMENTUM,
     "BatchNormalization momentum while training (the ImageNet recipes' 0.99-0.9997 barely move in a short run). Default: 0.9.",
 )
 flags.DEFINE_enum(
     "augment",
     "crop_flip",
-    train_lib.AUGMENTATIONS,
+    training.AUGMENTATIONS,
     "Random crop (zero padding resolution/8) and/or horizontal flip. Default: crop_flip.",
 )
 flags.DEFINE_integer("seed", 0, "Seed of the weights, shuffle and augmentation. Default: 0.")
@@ -122,8 +124,8 @@ def main(argv):
             "--arch and --dataset are required. "
             f"Received arch={FLAGS.arch!r}, dataset={FLAGS.dataset!r}"
         )
-    spec = architectures.get_arch(FLAGS.arch)  # bad input fails before any data is read
-    architectures.check_resolution(FLAGS.resolution, spec.min_resolution, arch=spec.name)
+    spec = registry.get_arch(FLAGS.arch)  # bad input fails before any data is read
+    check_resolution(FLAGS.resolution, spec.min_resolution, arch=spec.name)
     if FLAGS.epochs < 1:
         raise ValueError(f"--epochs should be a positive integer. Received epochs={FLAGS.epochs}")
     output = FLAGS.output or default_output(spec.name, FLAGS.dataset, FLAGS.resolution)
@@ -145,7 +147,7 @@ def main(argv):
             f"({train_source.split}) for {FLAGS.epochs} epoch(s) of batch {FLAGS.batch_size}; "
             f"validating on {val}."
         )
-    result = train_lib.train_arch(
+    result = training.train_arch(
         spec.name,
         train_source,
         val_source,
@@ -170,7 +172,7 @@ def main(argv):
     if not distribute.is_chief(strategy):
         print("Trained as a worker; the chief writes the model and the log.")
         return
-    print(f"Saved {result.output} (log: {os.path.join(result.work_dir, train_lib.LOG_NAME)}).")
+    print(f"Saved {result.output} (log: {os.path.join(result.work_dir, training.LOG_NAME)}).")
     if result.metrics:
         print(reproduce_message(spec, val_source, result, FLAGS.resolution))
 

@@ -1,0 +1,252 @@
+"""Evaluation data as tf.data pipelines of decoded images.
+
+Every source yields dicts `{'image': uint8 (H, W, C), 'label': int64, 'index': int64}`, where
+`index` is the example's position in the source (so per-image results can be matched and
+nothing dropped goes unnoticed). Sources:
+- TFDS datasets (`cifar10`, `imagenet2012`, `fashion_mnist`, any image classification set),
+  with downloads off unless asked for;
+- `folder:PATH`, a folder of images whose subfolders are classes;
+- Fashion-MNIST from the files of Debian's `dataset-fashion-mnist` package when present
+  (`fashion_mnist.py`);
+- in-memory data for notebooks: numpy arrays or a `tf.data.Dataset` (`from_memory`).
+"""
+
+import os
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from reswise_tf.data.fashion_mnist import DEBIAN_FASHION_MNIST, fashion_mnist_debian_source
+from reswise_tf.data.source import DataError, DataSource
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+SMALL_IMAGE_MAX = 64  # datasets with images at most this size are resized directly, no crop
+
+
+def load_source(name, *, split=None, data_dir=None, download=False, skip_bad_images=False):
+    """Returns the `DataSource` for `name` (`folder:PATH` or a TFDS dataset name)."""
+    if not isinstance(name, str) or not name:
+        raise DataError(f"`dataset` should be a TFDS name or folder:PATH. Received dataset={name!r}")
+    if name.startswith("folder:"):
+        return folder_source(name[len("folder:") :], skip_bad_images=skip_bad_images)
+    if name == "fashion_mnist" and not download and os.path.isdir(DEBIAN_FASHION_MNIST):
+        return fashion_mnist_debian_source(split or "test")
+    return tfds_source(name, split=split, data_dir=data_dir, download=download)
+
+
+# ----------------------------------------------------------------------------- TFDS
+
+
+def tfds_source(name, *, split=None, data_dir=None, download=False):
+    """A TFDS image classification dataset. With `download=False` (the default) nothing is
+    fetched: a dataset that is not prepared is a `DataError` that says how to prepare it."""
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as e:
+        raise DataError(
+            f"Unknown dataset {name!r}: not a TFDS dataset and not folder:PATH. ({e})"
+        ) from None
+    features = builder.info.features
+    if "image" not in features or "label" not in features:
+        raise DataError(
+            f"Dataset {name!r} is not an image classification dataset (needs 'image' and 'label' "
+            f"features; it has {', '.join(features.keys())})"
+        )
+    splits = builder.info.splits  # empty until the dataset is prepared
+    if split is None:
+        known = "validation" in splits if splits else name.startswith("imagenet")
+        split = "validation" if known else "test"
+    if splits and re.split(r"[\[+]", split)[0] not in splits:
+        raise DataError(
+            f"Unknown split {split!r} of dataset {name!r}. Available: {', '.join(builder.info.splits.keys())}"
+        )
+    if download:
+        kwargs = {}
+        if name.startswith("imagenet2012"):
+            kwargs["download_config"] = tfds.download.DownloadConfig(
+                manual_dir=os.path.join(builder.data_dir_root, "downloads", "manual")
+            )
+        builder.download_and_prepare(**kwargs)
+    try:
+        ds = builder.as_dataset(split=split, shuffle_files=False)
+    except AssertionError as e:  # TFDS's way of saying the data is not prepared
+        raise DataError(_not_prepared_message(name, builder.data_dir_root)) from e
+    ds = ds.enumerate().map(
+        lambda i, ex: {"image": ex["image"], "label": tf.cast(ex["label"], tf.int64), "index": i}
+    )
+    shape = features["image"].shape
+    small = shape[0] is not None and max(shape[0], shape[1]) <= SMALL_IMAGE_MAX
+    try:
+        count = builder.info.splits[split].num_examples
+    except (KeyError, ValueError):
+        count = 0
+    return DataSource(
+        name=name,
+        split=split,
+        dataset=ds,
+        num_examples=count,
+        num_classes=features["label"].num_classes,
+        small_images=small,
+    )
+
+
+def _not_prepared_message(name, data_dir):
+    if name.startswith("imagenet2012"):
+        how = (
+            "ImageNet cannot be downloaded automatically: download ILSVRC2012_img_val.tar (and "
+            f"ILSVRC2012_img_train.tar for training) from image-net.org into "
+            f"{os.path.join(data_dir, 'downloads', 'manual')}, then run again with --download "
+            "(it prepares the dataset from the tar files; no other download)."
+        )
+    else:
+        how = f"Run once with --download (needs internet), or `tfds build {name} --data_dir={data_dir}`."
+    return f"Dataset {name!r} is not prepared in {data_dir}. {how}"
+
+
+# ----------------------------------------------------------------------------- folders
+
+
+def imagenet_synsets():
+    """The 1000 ImageNet synset ids in the standard 0..999 class order (from TFDS's list)."""
+    import importlib.resources
+
+    text = (
+        importlib.resources.files("tensorflow_datasets")
+        .joinpath("datasets/imagenet2012/labels.txt")
+        .read_text()
+    )
+    return text.split()
+
+
+def folder_classes(root):
+    """Maps each class subfolder of `root` to a class id; returns (mapping, num_classes).
+
+    Subfolders named by integers are those class ids; ImageNet synset ids (`n01440764`) map to
+    the standard 1000-class order, so a folder holding a few classes is still scored against a
+    1000-class model; any other names are sorted.
+    """
+    if not os.path.isdir(root):
+        raise DataError(f"`dataset` folder does not exist: folder:{root}")
+    names = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if not names:
+        raise DataError(f"Folder {root!r} has no class subfolders (expected e.g. {root}/0/, {root}/1/)")
+    if all(n.isdigit() for n in names):
+        return {n: int(n) for n in names}, max(int(n) for n in names) + 1
+    synsets = imagenet_synsets()
+    if all(n in synsets for n in names):
+        order = {s: i for i, s in enumerate(synsets)}
+        return {n: order[n] for n in names}, len(synsets)
+    return {n: i for i, n in enumerate(names)}, len(names)
+
+
+def folder_source(root, *, skip_bad_images=False):
+    """Images under `root/<class>/...`, in sorted order."""
+    root = os.path.expanduser(root)
+    mapping, num_classes = folder_classes(root)
+    files, labels = [], []
+    for name, label in sorted(mapping.items(), key=lambda item: item[1]):
+        for dirpath, _, filenames in sorted(os.walk(os.path.join(root, name))):
+            for f in sorted(filenames):
+                if f.lower().endswith(IMAGE_EXTENSIONS):
+                    files.append(os.path.join(dirpath, f))
+                    labels.append(label)
+    if not files:
+        raise DataError(f"Folder {root!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    ds = tf.data.Dataset.from_tensor_slices(
+        {
+            "path": tf.constant(files),
+            "label": tf.constant(labels, tf.int64),
+            "index": tf.range(len(files), dtype=tf.int64),
+        }
+    )
+
+    def decode(ex):
+        image = tf.io.decode_image(tf.io.read_file(ex["path"]), channels=3, expand_animations=False)
+        return {"image": image, "label": ex["label"], "index": ex["index"]}
+
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if skip_bad_images:
+        ds = ds.ignore_errors()
+    return DataSource(
+        name=f"folder:{root}",
+        split=None,
+        dataset=ds,
+        num_examples=len(files),
+        num_classes=num_classes,
+        small_images=False,
+        files=files,
+        skip_bad_images=skip_bad_images,
+    )
+
+
+def find_bad_image(files, start=0):
+    """Returns the first file from `start` on that cannot be decoded (None if all can)."""
+    for path in files[start:]:
+        try:
+            tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnknownError):
+            return path
+    return None
+
+
+# ----------------------------------------------------------------------------- in memory
+
+
+def from_memory(data, *, num_classes, name="in-memory"):
+    """A `DataSource` over in-memory data, for notebooks.
+
+    Args:
+      data: a tuple `(images, labels)` of numpy arrays (uint8 or float images (N, H, W, C) or
+        grayscale (N, H, W); int labels (N,)), or a `tf.data.Dataset` of `(image, label)` pairs
+        or `{"image", "label"}` dicts, one example per element (not batched).
+      num_classes: classes of the label space (the model's outputs).
+      name: how the source is named in reports.
+    """
+    if isinstance(data, tf.data.Dataset):
+        ds, count, small = _dataset_examples(data)
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        images, labels = np.asarray(data[0]), np.asarray(data[1])
+        if images.ndim == 3:
+            images = images[..., None]
+        if images.ndim != 4 or labels.shape != (len(images),):
+            raise DataError(
+                "`data` should be (images (N, H, W, C), labels (N,)). Received shapes "
+                f"{images.shape} and {labels.shape}"
+            )
+        ds = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels.astype(np.int64)})
+        count, small = len(images), max(images.shape[1:3]) <= SMALL_IMAGE_MAX
+    else:
+        raise DataError(
+            "`data` should be a tf.data.Dataset of (image, label) or {'image', 'label'} elements, "
+            f"or a tuple (images, labels) of numpy arrays. Received {type(data).__name__}"
+        )
+    ds = ds.enumerate().map(lambda i, ex: {**ex, "index": i})
+    return DataSource(name=name, split=None, dataset=ds, num_examples=count, num_classes=num_classes,
+                      small_images=small)
+
+
+def _dataset_examples(ds):
+    """(dataset of {'image', 'label'} dicts, number of examples or 0, small images?)."""
+    spec = ds.element_spec
+    if isinstance(spec, dict) and {"image", "label"} <= set(spec):
+        ds = ds.map(lambda ex: {"image": ex["image"], "label": tf.cast(ex["label"], tf.int64)})
+    elif isinstance(spec, tuple) and len(spec) == 2:
+        ds = ds.map(lambda image, label: {"image": image, "label": tf.cast(label, tf.int64)})
+    else:
+        raise DataError(
+            "`data` should yield (image, label) pairs or {'image', 'label'} dicts. "
+            f"Received element_spec={spec}"
+        )
+    shape = ds.element_spec["image"].shape
+    if shape.rank == 2:
+        ds = ds.map(lambda ex: {**ex, "image": ex["image"][..., None]})
+    elif shape.rank != 3:
+        raise DataError(
+            f"`data` should yield single images (H, W, C), not batches. Received image shape {shape}"
+        )
+    count = int(ds.cardinality())
+    small = shape[0] is not None and shape[1] is not None and max(shape[0], shape[1]) <= SMALL_IMAGE_MAX
+    return ds, max(count, 0), small

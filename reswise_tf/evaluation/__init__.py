@@ -1,0 +1,23 @@
+"""The evaluation stage: the one-pass multi-resolution sweep and its per-image prediction
+cache (in a directory or in memory), distributed over any `tf.distribute` strategy."""
+
+from reswise_tf.evaluation.predictions import PredictionTable, SweepCache, load_tables, table_path
+from reswise_tf.evaluation.store import DirectoryStore, MemoryStore, SweepMismatchError
+from reswise_tf.evaluation.sweep import SweepConfig, Variant, sweep, sweep_tables
+from reswise_tf.evaluation.variants import BN_VARIANT, bn_variant
+
+__all__ = [
+    "BN_VARIANT",
+    "DirectoryStore",
+    "MemoryStore",
+    "PredictionTable",
+    "SweepCache",
+    "SweepConfig",
+    "SweepMismatchError",
+    "Variant",
+    "bn_variant",
+    "load_tables",
+    "sweep",
+    "sweep_tables",
+    "table_path",
+]

@@ -1,0 +1,268 @@
+"""The one pass over the data: every image decoded once, resized to every resolution and run
+through every job's model (a job is a (variant, resolution) pair; variant "" is the model
+itself). Only the chief of a distributed run keeps results.
+
+Distributed (`strategy`), every image is evaluated exactly once: the stream of images is cut
+into global batches, each worker preprocesses only its block of every batch, and the results
+are gathered on every worker (see `distribute_batches`).
+"""
+
+import dataclasses
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from reswise_tf.data import DataError, find_bad_image
+from reswise_tf.data.preprocessing import multi_resolution_fn
+from reswise_tf.evaluation.predictions import PredictionTable
+from reswise_tf.models.inspect import outputs_probabilities
+
+
+def job_name(job):
+    name, r = job
+    return f"{name}@{r}" if name else str(r)
+
+
+@dataclasses.dataclass
+class PassState:
+    """What a pass has evaluated so far, per job, in the order the images came.
+
+    Attributes:
+      jobs: the (variant, resolution) jobs of the pass.
+      index, labels: one int64 array per batch (dataset positions and true classes).
+      ids, probs: {job: one (n, K) array per batch}: kept class ids and their probabilities.
+      seconds, timed: {job: forward seconds, images timed} (full batches after the first).
+    """
+
+    jobs: list
+    index: list = dataclasses.field(default_factory=list)
+    labels: list = dataclasses.field(default_factory=list)
+    ids: dict = dataclasses.field(default_factory=dict)
+    probs: dict = dataclasses.field(default_factory=dict)
+    seconds: dict = dataclasses.field(default_factory=dict)
+    timed: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        for job in self.jobs:
+            self.ids.setdefault(job, [])
+            self.probs.setdefault(job, [])
+            self.seconds.setdefault(job, 0.0)
+            self.timed.setdefault(job, 0)
+
+    @property
+    def count(self):
+        return sum(len(chunk) for chunk in self.index)
+
+    def add_batch(self, index, labels):
+        self.index.append(index)
+        self.labels.append(labels)
+
+    def add_outputs(self, job, ids, probs, seconds=None):
+        self.ids[job].append(ids)
+        self.probs[job].append(probs)
+        if seconds is not None:
+            self.seconds[job] += seconds
+            self.timed[job] += len(ids)
+
+    def running_top1(self, job):
+        """Top-1 accuracy of `job` on the last batch (a fraction), for the progress bar."""
+        if not self.ids[job]:
+            return 0.0
+        return float(np.mean(self.ids[job][-1][:, 0] == self.labels[-1]))
+
+    def to_arrays(self):
+        """The state as flat named arrays (saved as the partial checkpoint)."""
+        arrays = {"jobs": np.array([job_name(j) for j in self.jobs]), "index": _concat(self.index, np.int64),
+                  "labels": _concat(self.labels, np.int64)}
+        for job in self.jobs:
+            key = job_name(job)
+            arrays[f"ids_{key}"] = _concat(self.ids[job], np.int32)
+            arrays[f"probs_{key}"] = _concat(self.probs[job], np.float32)
+            arrays[f"seconds_{key}"] = np.array(self.seconds[job])
+            arrays[f"timed_{key}"] = np.array(self.timed[job])
+        return arrays
+
+    @classmethod
+    def resume(cls, arrays, jobs):
+        """The state saved by `to_arrays` when it was for the same jobs, else an empty one."""
+        state = cls(list(jobs))
+        if arrays is None or sorted(arrays["jobs"].tolist()) != sorted(job_name(j) for j in jobs):
+            return state
+        state.add_batch(arrays["index"], arrays["labels"])
+        for job in jobs:
+            key = job_name(job)
+            state.ids[job].append(arrays[f"ids_{key}"])
+            state.probs[job].append(arrays[f"probs_{key}"])
+            state.seconds[job] = float(arrays[f"seconds_{key}"])
+            state.timed[job] = int(arrays[f"timed_{key}"])
+        return state
+
+    def table(self, job, kept_classes, meta):
+        """The `PredictionTable` of `job`, sorted by dataset index."""
+        index = _concat(self.index, np.int64)
+        order = np.argsort(index, kind="stable")
+        meta = {**meta, "forward_seconds": float(self.seconds[job]), "timed_images": int(self.timed[job])}
+        return PredictionTable(
+            resolution=job[1],
+            index=index[order],
+            labels=_concat(self.labels, np.int64)[order],
+            top_ids=_concat(self.ids[job], np.int32, kept_classes)[order],
+            top_probs=_concat(self.probs[job], np.float32, kept_classes)[order],
+            meta=meta,
+        )
+
+
+def _concat(chunks, dtype, k=None):
+    if not chunks:
+        return np.zeros((0,) if k is None else (0, k), dtype)
+    return np.concatenate(chunks).astype(dtype)
+
+
+def top_predictions(model, images, kept_classes):
+    """(int32 class ids, float32 probabilities) of the `kept_classes` most probable classes of
+    each image, by decreasing probability (a softmax is applied to models that end in logits)."""
+    outputs = model(images, training=False)
+    if not outputs_probabilities(model):
+        outputs = tf.nn.softmax(outputs, axis=-1)
+    probs, ids = tf.math.top_k(tf.cast(outputs, tf.float32), k=min(kept_classes, outputs.shape[-1]))
+    return tf.cast(ids, tf.int32), probs
+
+
+def forward_fn(model, kept_classes, strategy):
+    """A compiled forward of `model` returning the top `kept_classes` (ids, probabilities) of
+    every image of a global batch, gathered from all replicas."""
+
+    def replica_fn(images):
+        return top_predictions(model, images, kept_classes)
+
+    @tf.function(reduce_retracing=True)
+    def forward(images):
+        ids, probs = strategy.run(replica_fn, args=(images,))
+        return strategy.gather(ids, axis=0), strategy.gather(probs, axis=0)
+
+    return forward
+
+
+def _gather_fn(strategy):
+    @tf.function(reduce_retracing=True)
+    def gather(labels, index):
+        return strategy.gather(labels, axis=0), strategy.gather(index, axis=0)
+
+    return gather
+
+
+def _placeholders(spec, count):
+    """`count` examples shaped like `spec` with index -1: they fill the last batch, and their
+    results are dropped."""
+
+    def make(_):
+        example = {k: tf.zeros([1 if d is None else d for d in s.shape], s.dtype) for k, s in spec.items()}
+        example["index"] = tf.constant(-1, spec["index"].dtype)
+        return example
+
+    return tf.data.Dataset.range(count).map(make)
+
+
+def pipeline_options():
+    """tf.data options of the sweep's input pipeline.
+
+    Autotuning is off: deleting an autotuned iterator waits for the autotuner's next wake-up,
+    and its period doubles as the pass goes on (0.01, 0.03, ... 20.5, 41 s), so a pass could
+    end with a pause of tens of seconds. Without it, AUTOTUNE parallelism is one call per core.
+    Auto-sharding is off too: `distribute_batches` shards by itself.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return options
+
+
+def distribute_batches(ds, fn, batch_size, strategy):
+    """Batches of `fn(example)` for `strategy`, every example on exactly one replica.
+
+    The stream is padded with `batch_size - 1` placeholders (index -1) and cut into full
+    global batches, so every replica gets a batch of the same static shape at every step and
+    every worker runs the same number of steps: no partial or empty batches (TPUs need static
+    shapes; a worker out of data would leave the others waiting in a collective). Each worker
+    keeps its own block of every global batch *before* `fn` (resizing to every resolution, the
+    expensive part), so that work is not repeated on every worker. tf.data's auto-sharding is
+    off: DATA sharding discards at the end of the pipeline (every worker would preprocess every
+    image) and FILE sharding would break the global `index` and `num_examples`.
+    """
+    ds = ds.concatenate(_placeholders(ds.element_spec, batch_size - 1))
+    global_batches = ds.window(batch_size, drop_remainder=True)
+
+    def dataset_fn(context):
+        per_worker = batch_size // context.num_input_pipelines
+        start = context.input_pipeline_id * per_worker
+        shard = global_batches.flat_map(lambda w: tf.data.Dataset.zip(w).skip(start).take(per_worker))
+        shard = shard.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        shard = shard.batch(context.get_per_replica_batch_size(batch_size), drop_remainder=True)
+        return shard.with_options(pipeline_options()).prefetch(2)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def input_batches(source, config, resolutions, channels, skip, strategy):
+    """The distributed batches of the pass: the first `config.num_examples` images of `source`
+    from image `skip` on, each prepared at every one of `resolutions`."""
+    ds = source.dataset
+    if config.num_examples is not None:
+        ds = ds.take(config.num_examples)
+    fn = multi_resolution_fn(resolutions, mode=config.preprocess, crop_pct=config.crop_pct,
+                             direct=source.small_images, channels=channels)
+    return distribute_batches(ds.skip(skip), fn, config.batch_size, strategy)
+
+
+def run_pass(models, source, config, state, *, skip, strategy, expected, checkpoint=None, verbose=1):
+    """Evaluates every job of `models` ({job: model}) on the images after the first `skip`
+    (those already in `state` on the chief); adds the results to `state`.
+
+    `checkpoint(state)` is called every `config.checkpoint_every` batches and before an
+    unreadable image stops the pass (which raises a `DataError` naming the file when it can).
+    """
+    jobs = list(models)
+    resolutions = sorted({r for _, r in jobs}, reverse=True)
+    channels = next(iter(models.values())).inputs[0].shape[-1]
+    forwards = {job: forward_fn(m, config.kept_classes, strategy) for job, m in models.items()}
+    gather = _gather_fn(strategy)
+    iterator = iter(input_batches(source, config, resolutions, channels, skip, strategy))
+    bar = keras.utils.Progbar(expected or None, verbose=verbose, unit_name="image") if verbose else None
+    if bar is not None and skip:
+        bar.update(skip)
+    batches, seen = 0, skip
+    while (batch := _next_batch(iterator, source, state, seen, checkpoint)) is not None:
+        labels, index = gather(batch["label"], batch["index"])
+        real = index.numpy() >= 0  # placeholders that fill the last batch are dropped
+        state.add_batch(index.numpy()[real], labels.numpy()[real])
+        seen += int(real.sum())
+        timed = batches > 0 and real.all()  # full batches after the first (which traces)
+        for job in jobs:
+            start = time.perf_counter()
+            ids, probs = forwards[job](batch["images"][str(job[1])])
+            ids, probs = ids.numpy()[real], probs.numpy()[real]
+            state.add_outputs(job, ids, probs, time.perf_counter() - start if timed else None)
+        batches += 1
+        if bar is not None:
+            bar.add(int(real.sum()), values=[(f"top1@{job_name(j)}", state.running_top1(j)) for j in jobs[:4]])
+        if checkpoint is not None and batches % config.checkpoint_every == 0:
+            checkpoint(state)
+
+
+def _next_batch(iterator, source, state, seen, checkpoint):
+    """The next batch, None at the end; an undecodable image saves progress and raises."""
+    try:
+        return next(iterator)
+    except StopIteration:
+        return None
+    except tf.errors.InvalidArgumentError as e:
+        if checkpoint is not None:
+            checkpoint(state)
+        bad = find_bad_image(source.files, seen) if source.files else None
+        where = f"image {bad}" if bad else "an image"
+        raise DataError(
+            f"Cannot decode {where} ({e.message.splitlines()[0]}). Fix or remove it, or pass "
+            "--skip_bad_images to skip unreadable images (they are counted and reported)."
+        ) from None

@@ -1,0 +1,219 @@
+"""The resolution sweep: one pass over the data evaluates a model at every resolution.
+
+Each decoded image is resized to every resolution and fed to the model rebuilt for it
+(`rescale`). Per-image predictions are kept per resolution as `PredictionTable`s in a store (a
+directory, or memory). In a directory, progress is checkpointed every few batches, so an
+interrupted sweep run again goes on where it stopped and gives the same table, and a cache of
+another model, dataset or configuration is refused.
+
+Distributed (`strategy`), every image is evaluated exactly once (see `engine`); only the chief
+writes.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from reswise_tf.cost.flops import count_macs
+from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess
+from reswise_tf.evaluation import engine
+from reswise_tf.evaluation.store import DirectoryStore, MemoryStore, SweepMismatchError
+from reswise_tf.models.rescale import rescale
+from reswise_tf.runtime import distribute
+from reswise_tf.utils.checks import check_positive_int
+
+__all__ = ["DEFAULT_KEPT_CLASSES", "SweepConfig", "SweepMismatchError", "Variant", "sweep", "sweep_tables"]
+
+DEFAULT_KEPT_CLASSES = 10  # classes kept per image in the cache (with their probabilities)
+
+
+@dataclasses.dataclass
+class SweepConfig:
+    """How a sweep evaluates; everything that changes its results is in `fingerprint()`.
+
+    Attributes:
+      resolutions: input sizes (pixels) to evaluate; the model's native one is always added.
+      preprocess: `preprocess_input` mode (`caffe`, `tf`, `torch`, `none`).
+      crop_pct: centre-crop fraction for ImageNet-size images.
+      batch_size: global batch size (a multiple of the number of replicas when distributed).
+      topk: the k of top-k accuracy (default 5).
+      kept_classes: classes kept per image in the cache (at least `topk`).
+      num_examples: evaluate only the first N examples (None: all).
+      checkpoint_every: save progress every this many batches.
+    """
+
+    resolutions: list
+    preprocess: str = "none"
+    crop_pct: float = 0.875
+    batch_size: int = 32
+    topk: int = 5
+    kept_classes: int = DEFAULT_KEPT_CLASSES
+    num_examples: int | None = None
+    checkpoint_every: int = 20
+
+    def __post_init__(self):
+        if not self.resolutions:
+            raise ValueError("`resolutions` should name at least one resolution. Received []")
+        for r in self.resolutions:
+            if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+                raise ValueError(
+                    f"`resolutions` should be positive integers. Received resolutions={self.resolutions!r}"
+                )
+        self.resolutions = sorted(set(self.resolutions), reverse=True)
+        check_preprocess(self.preprocess)
+        check_crop_pct(self.crop_pct)
+        for name in ("batch_size", "topk", "kept_classes", "checkpoint_every"):
+            check_positive_int(getattr(self, name), name)
+        check_positive_int(self.num_examples, "num_examples", allow_none=True)
+        self.kept_classes = max(self.kept_classes, self.topk)
+
+    def with_native(self, native_resolution):
+        """The resolutions to evaluate, highest first, the native one included."""
+        return sorted(set(self.resolutions) | {native_resolution}, reverse=True)
+
+    def fingerprint(self):
+        """The settings that change per-image results (not batch size or checkpointing)."""
+        return {
+            "preprocess": self.preprocess,
+            "crop_pct": self.crop_pct,
+            "kept_classes": self.kept_classes,
+            "num_examples": self.num_examples,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """Another version of every rescaled model, evaluated in the same pass over the data.
+
+    Attributes:
+      name: sub-folder of `output_dir` that holds its cache and reports (e.g. `bn_recalibrated`).
+      transform: `fn(model_at_r, r) -> model`, e.g. BatchNorm re-estimation at r.
+      description: JSON-serialisable facts that change its results (stored and compared on resume).
+    """
+
+    name: str
+    transform: object
+    description: dict
+
+
+def sweep(loaded, source, config, output_dir=None, *, strategy=None, verbose=1, variants=()):
+    """Evaluates `loaded.model` at every resolution of `config` on `source`; returns the tables.
+
+    Args:
+      loaded: a `models.LoadedModel` (the model at its native resolution, and its facts).
+      source: a `data.DataSource`.
+      config: a `SweepConfig`.
+      output_dir: where the prediction cache lives (`predictions/res_<R>.npz`); None keeps it
+        in memory and writes nothing (a `MemoryStore`); or a store object.
+      strategy: a `tf.distribute.Strategy` (default: the default strategy). With several
+        workers, only the chief reads and writes `output_dir`; the others evaluate their share
+        of the images, write nothing and return None.
+      verbose: 1 shows a progress bar.
+      variants: `Variant`s evaluated in the same pass; each keeps its own cache (in
+        `output_dir/<name>/predictions/`); with a store, `sweep_tables` returns them.
+
+    Returns:
+      {resolution: PredictionTable} of the model itself, for every resolution of the config
+      and the native one (None on a worker that is not the chief).
+    """
+    tables = sweep_tables(loaded, source, config, output_dir, strategy=strategy, verbose=verbose, variants=variants)
+    return None if tables is None else tables[""]
+
+
+def sweep_tables(loaded, source, config, output_dir=None, *, strategy=None, verbose=1, variants=()):
+    """As `sweep`, but returns {variant name ("" for the model itself): {resolution: table}}."""
+    strategy = strategy or tf.distribute.get_strategy()
+    if config.batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(
+            f"`batch_size` (global) should be a multiple of the {strategy.num_replicas_in_sync} replicas "
+            f"of the strategy. Received batch_size={config.batch_size}"
+        )
+    store = _as_store(output_dir)
+    resolutions = config.with_native(loaded.native_resolution)
+    fingerprint = {"identity": loaded.identity or {}, "native_resolution": loaded.native_resolution,
+                   "config": config.fingerprint(), "dataset": source.name, "split": source.split}
+    stores = {"": (store, fingerprint)}
+    for v in variants:
+        stores[v.name] = (store.child(v.name), {**fingerprint, "variant": v.description})
+    jobs = [(name, r) for name in stores for r in resolutions]
+    chief = distribute.is_chief(strategy)
+    todo, state, skip = _plan(stores, jobs, strategy)
+    if todo:
+        _evaluate(loaded, source, config, stores, todo, (state, skip), strategy, variants, chief, verbose)
+    if not chief:
+        return None
+    return {name: {r: s.load_table(r) for r in resolutions} for name, (s, _) in stores.items()}
+
+
+def _as_store(output_dir):
+    if output_dir is None:
+        return MemoryStore()
+    if isinstance(output_dir, (str, bytes)) or hasattr(output_dir, "__fspath__"):
+        return DirectoryStore(str(output_dir))
+    return output_dir
+
+
+def _plan(stores, jobs, strategy):
+    """(jobs not cached yet, the state of an interrupted pass over them, images it already
+    evaluated), decided on the chief: every worker must evaluate the same jobs from the same
+    image on (the same collectives); the other workers start with an empty state."""
+    resumed = {}
+
+    def decide():
+        for s, fp in stores.values():
+            s.check_fingerprint(fp)  # before any cached table is trusted
+        todo = [job for job in jobs if not stores[job[0]][0].has(job[1])]
+        resumed["state"] = engine.PassState.resume(stores[""][0].load_partial(), todo)
+        return [job in todo for job in jobs] + [resumed["state"].count]
+
+    *selected, done = distribute.decide_on_chief(strategy, decide, len(jobs) + 1)
+    todo = [job for job, s in zip(jobs, selected) if s]
+    return todo, resumed.get("state") or engine.PassState(todo), done
+
+
+def _evaluate(loaded, source, config, stores, todo, resumed, strategy, variants, chief, verbose):
+    """Builds every job's model (before anything is written), runs the pass, saves the tables."""
+    if verbose:
+        print(f"Evaluating: {', '.join(engine.job_name(job) for job in todo)}")
+    transforms = {v.name: v.transform for v in variants}
+    with strategy.scope():
+        base = {r: rescale(loaded.model, r, arch=loaded.arch) for r in sorted({r for _, r in todo}, reverse=True)}
+        models = {(name, r): transforms[name](base[r], r) if name else base[r] for name, r in todo}
+    if chief:
+        for s, fp in stores.values():
+            s.record_fingerprint(fp)
+    main, (state, skip) = stores[""][0], resumed
+    expected = _expected(source, config)
+    checkpoint = (lambda st: main.save_partial(st.to_arrays()) if st.count else None) if chief else None
+    engine.run_pass(models, source, config, state, skip=skip, strategy=strategy, expected=expected,
+                    checkpoint=checkpoint, verbose=verbose)
+    if not chief:
+        return
+    skipped = _check_complete(state, source, expected)
+    if skipped and verbose:
+        print(f"Skipped {skipped} unreadable image(s).")
+    for job in todo:
+        meta = {"macs": int(count_macs(models[job])), "num_skipped": skipped,
+                "native_resolution": loaded.native_resolution}
+        stores[job[0]][0].save_table(state.table(job, config.kept_classes, meta))
+    main.clear_partial()
+
+
+def _expected(source, config):
+    expected = source.num_examples
+    if config.num_examples is not None:
+        expected = min(expected, config.num_examples) if expected else config.num_examples
+    return expected
+
+
+def _check_complete(state, source, expected):
+    """Images not evaluated (skipped as unreadable); raises if any image was evaluated twice
+    or, without `skip_bad_images`, if any is missing."""
+    index = np.concatenate(state.index) if state.index else np.zeros(0, np.int64)
+    if len(np.unique(index)) != len(index):
+        raise RuntimeError("An image was evaluated twice; the dataset sharding is wrong")
+    skipped = max(expected - len(index), 0) if expected else 0
+    if skipped and source.num_examples and not source.skip_bad_images:
+        raise RuntimeError(f"{skipped} image(s) were not evaluated; the dataset sharding is wrong")
+    return skipped

@@ -1,0 +1,148 @@
+"""The architecture registry: every fact about an architecture, declared once.
+
+Each `ArchSpec` names a builder with the Keras applications keyword signature, the resolution its
+weights were trained at, the smallest input size whose weights still fit the same layer
+structure, the `preprocess_input` mode and the crop fraction used for ImageNet-size data. Users
+add their own with `register_arch`.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import keras
+
+from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess
+from reswise_tf.models.small_resnet import ResNet18Small
+from reswise_tf.utils.checks import check_resolution
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchSpec:
+    """Metadata of one architecture (the analogue of timm's pretrained config).
+
+    Attributes:
+      name: registry key, e.g. `"resnet50"`.
+      builder: builder with the Keras applications keyword signature (`include_top, weights,
+        input_tensor, input_shape, pooling, classes, classifier_activation`).
+      native_resolution: input size (pixels, square) its weights were trained at.
+      min_resolution: smallest input size at which the same layers (and so the same weights)
+        exist. Measured: ResNets and MobileNetV2 have no lower limit above 1 px; NASNetMobile
+        changes its reduction cells below 19 px.
+      preprocess: `preprocess_input` mode, one of `data.preprocessing.PREPROCESS_MODES`.
+      crop_pct: fraction of the resized image kept by the centre crop for ImageNet-size data.
+    """
+
+    name: str
+    builder: Callable[..., keras.Model]
+    native_resolution: int = 224
+    min_resolution: int = 1
+    preprocess: str = "caffe"
+    crop_pct: float = 0.875
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"`name` should be a non-empty string. Received name={self.name!r}")
+        if not callable(self.builder):
+            raise ValueError(f"`builder` should be callable. Received builder={self.builder!r}")
+        check_resolution(self.native_resolution, arg="native_resolution")
+        check_resolution(self.min_resolution, arg="min_resolution")
+        if self.min_resolution > self.native_resolution:
+            raise ValueError(
+                f"`min_resolution` should be at most native_resolution={self.native_resolution}. "
+                f"Received min_resolution={self.min_resolution}"
+            )
+        check_preprocess(self.preprocess)
+        check_crop_pct(self.crop_pct)
+
+    def build(self, resolution, *, weights=None, classes=1000, channels=3, classifier_activation="softmax"):
+        """Builds the architecture for `resolution` x `resolution` inputs.
+
+        The input is given as `input_tensor=keras.Input(...)`, which (unlike `input_shape`)
+        also accepts sizes below Keras' 32-pixel floor.
+
+        Args:
+          resolution: input height and width in pixels.
+          weights: `None` (random) or `"imagenet"` (downloads; only at the native size).
+          classes: number of output classes.
+          channels: input channels.
+          classifier_activation: activation of the last Dense layer.
+        """
+        check_resolution(resolution, self.min_resolution, arg="resolution", arch=self.name)
+        if weights not in (None, "imagenet"):
+            raise ValueError(
+                f"`weights` should be None or 'imagenet' for ArchSpec.build. Received weights={weights!r}"
+            )
+        image = keras.Input((resolution, resolution, channels), name="image")
+        model = self.builder(
+            include_top=True,
+            weights=weights,
+            input_tensor=image,
+            classes=classes,
+            classifier_activation=classifier_activation,
+        )
+        # Keras lists an `input_tensor` input as `[image]`; a single input avoids structure
+        # warnings on every call and matches models built with `input_shape`.
+        return keras.Model(image, model.output, name=model.name)
+
+
+ARCHITECTURES = {}
+
+
+def register_arch(spec, *, replace=False):
+    """Adds `spec` (an `ArchSpec`) to the registry under `spec.name`; returns it.
+
+    A name already registered is refused unless `replace=True`.
+    """
+    if not isinstance(spec, ArchSpec):
+        raise ValueError(f"`spec` should be an ArchSpec. Received spec={spec!r}")
+    if spec.name in ARCHITECTURES and not replace:
+        raise ValueError(f"Architecture {spec.name!r} is already registered; pass replace=True to replace it")
+    ARCHITECTURES[spec.name] = spec
+    return spec
+
+
+def unregister_arch(name):
+    """Removes the architecture registered as `name` (e.g. one a test registered)."""
+    get_arch(name)
+    del ARCHITECTURES[name]
+
+
+def get_arch(name):
+    """Returns the `ArchSpec` registered as `name`; the error lists the valid names."""
+    if isinstance(name, ArchSpec):
+        return name
+    try:
+        return ARCHITECTURES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"Unknown architecture {name!r}. Available: {', '.join(sorted(ARCHITECTURES))}"
+        ) from None
+
+
+for _spec in (
+    ArchSpec("resnet50", keras.applications.ResNet50, preprocess="caffe"),
+    ArchSpec("resnet101", keras.applications.ResNet101, preprocess="caffe"),
+    ArchSpec("resnet152", keras.applications.ResNet152, preprocess="caffe"),
+    ArchSpec("mobilenet_v2", keras.applications.MobileNetV2, preprocess="tf"),
+    ArchSpec("nasnet", keras.applications.NASNetMobile, min_resolution=19, preprocess="tf"),
+    # Ours, for training from scratch on CPU at 32-64 px; no ImageNet weights exist.
+    ArchSpec("resnet18_small", ResNet18Small, native_resolution=64, preprocess="tf"),
+):
+    register_arch(_spec)
+
+
+# The resolutions the thesis tried: ImageNet models (native 224) and CIFAR-10 models (native 32).
+THESIS_RESOLUTIONS = {
+    224: (224, 210, 196, 182, 168, 154, 140),
+    32: (32, 28, 24, 20, 16, 12),
+}
+
+
+def default_resolutions(native_resolution):
+    """The thesis's sweep for a 224- or 32-px model, else the native size with 7/8, 3/4, 5/8
+    and 1/2 of it (e.g. 64 -> 64, 56, 48, 40, 32)."""
+    if native_resolution in THESIS_RESOLUTIONS:
+        return list(THESIS_RESOLUTIONS[native_resolution])
+    fractions = (7 / 8, 3 / 4, 5 / 8, 1 / 2)
+    return sorted({native_resolution, *(max(1, round(native_resolution * f)) for f in fractions)},
+                  reverse=True)

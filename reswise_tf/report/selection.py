@@ -1,0 +1,187 @@
+"""The report of a selection study: selection.csv/.md, pareto.png and the cascade's files.
+
+Units as in `tables`: accuracies in percent, drops in points against native on the same images
+(positive = loss), FLOPs = 2 x MACs, `flops_drop_pct` = percent of native FLOPs saved.
+"""
+
+import json
+import os
+
+from reswise_tf.report import figures, tables
+from reswise_tf.selection import oracle
+from reswise_tf.selection.cascade_config import CascadeConfig
+from reswise_tf.utils.files import atomic_save_npz, atomic_write_text
+from reswise_tf.utils.formatting import signed
+
+
+def to_markdown(report, title):
+    """Table 6 of the thesis, extended: one row per selector and setting, then the random
+    selector's trial statistics; drops signed as the thesis prints them (negative = less)."""
+    k, cache = report.topk, report.cache
+    where = (
+        f"All rows are measured on the evaluation part ({report.split.describe()}); cascade "
+        "stages, thresholds and temperatures were fitted on the calibration part only."
+        if report.split is not None
+        else f"All rows are measured on all {len(cache)} images."
+    )
+    lines = [
+        f"### {title}",
+        "",
+        where,
+        "",
+        f"| Selector | Setting | FLOPs Drop (%) | Top-1 Accuracy (%) | Top-1 Accuracy Drop (%) "
+        f"| Top-{k} Accuracy (%) | Top-{k} Accuracy Drop (%) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in report.results:
+        name = r.selector if r.deployable else f"{r.selector} (not deployable)"
+        lines.append(
+            f"| {name} | {r.setting} | {signed(-r.flops_drop_pct)} | {r.top1:.2f} | "
+            f"{signed(-r.top1_drop)} | {r.topk_acc:.2f} | {signed(-r.topk_drop)} |"
+        )
+    for r in (r for r in report.results if r.selector == "random"):
+        lines += _random_trials_table(r, k)
+    fits = [r.extra["fit"] for r in report.results if "fit" in r.extra]
+    if fits:
+        lines += ["", "Cascade fits on the calibration part:", ""]
+        for fit in fits:
+            c = fit.calibration
+            lines.append(
+                f"- {fit.target}: {fit.config.describe()}; on {c['num_examples']} calibration "
+                f"images {c['metric']} {c['accuracy']:.2f}% ({signed(-c['drop'])} points), "
+                f"FLOPs {signed(-c['flops_drop_pct'])}%"
+            )
+    lines += [
+        "",
+        f"{len(cache)} images; native {cache.native}px; mean FLOPs per image = 2 x mean MACs, "
+        "counting every pass a cascade ran. The oracle reads the labels: an upper bound. "
+        "cascade_bound is the best cascade (of the stage sets searched) at a FLOPs budget if it "
+        "knew which images to send on (it reads the labels): no confidence threshold beats it.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# How each kind of row is drawn: (selector, marker, colour, size, legend label).
+_MARKERS = (
+    ("cascade", "D", "darkgreen", 7, "cascade (fitted)"),
+    (oracle.BOUND, "P", "tab:purple", 8, "cascade, perfect decisions (not deployable)"),
+    ("oracle", "*", "tab:red", 12, "oracle (not deployable)"),
+)
+
+
+def _random_trials_table(r, k):
+    """The random selector's trial statistics in the thesis's Table 6 layout."""
+    lines = ["", f"#### Random selection: {r.setting} (Table 6 layout)", "",
+             "| Change against native | Mean | Std | Max | Min |", "|---|---:|---:|---:|---:|"]
+    for label, key, mean in (
+        ("Top-1 Accuracy Drop (%)", "top1_drop", r.top1_drop),
+        (f"Top-{k} Accuracy Drop (%)", f"top{k}_drop", r.topk_drop),
+        ("FLOPs Drop (%)", "flops_drop_pct", r.flops_drop_pct),
+    ):
+        s = r.stats
+        lines.append(f"| {label} | {signed(-mean)} | {s[key + '_std']:.2f} | "
+                     f"{signed(-s[key + '_min'])} | {signed(-s[key + '_max'])} |")
+    return lines + ["", "Max and min are over trials of the signed change; std is the sample std."]
+
+
+def plot_pareto(report, path, title=""):
+    """Accuracy against mean GFLOPs per image: fixed resolutions, random (mean +- std over
+    trials), the cascade's curve over its thresholds, the fitted cascades and the oracle."""
+    plt = figures.pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    _pareto_panel(axes[0], report, "top1", "top-1")
+    _pareto_panel(axes[1], report, "topk", f"top-{report.topk}")
+    fig.suptitle(title or "Accuracy against mean FLOPs per image")
+    figures.save_figure(fig, path)
+
+
+def _pareto_panel(ax, report, key, label):
+    k, native_flops = report.topk, 2 * report.cache.macs[report.cache.native]
+
+    def acc(r):
+        return r.top1 if key == "top1" else r.topk_acc
+
+    def gflops(r):
+        return 2 * r.mean_macs / 1e9
+
+    fixed = [r for r in report.results if r.selector == "fixed"]
+    ax.plot([gflops(r) for r in fixed], [acc(r) for r in fixed], "o-", color="tab:blue", label="fixed resolution")
+    for r in fixed:
+        ax.annotate(r.setting, (gflops(r), acc(r)), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    if report.curve:
+        pts = sorted(report.curve, key=gflops)
+        ax.plot([gflops(r) for r in pts], [acc(r) for r in pts], ".-", color="tab:green",
+                label="cascade (over thresholds)")
+    for r in report.results:
+        if r.selector == "random":
+            drop_key = "top1_drop_std" if key == "top1" else f"top{k}_drop_std"
+            ax.errorbar([gflops(r)], [acc(r)], yerr=[r.stats[drop_key]],
+                        xerr=[r.stats["flops_drop_pct_std"] / 100 * native_flops / 1e9], fmt="s",
+                        color="tab:orange", capsize=3, label="random (mean +- std)")
+        for selector, marker, color, size, legend in _MARKERS:
+            if r.selector == selector:
+                ax.plot([gflops(r)], [acc(r)], marker, color=color, markersize=size, label=legend)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), fontsize=7)
+    ax.set_xlabel("mean GFLOPs per image (2 x MACs)")
+    ax.set_ylabel(f"{label} accuracy (%)")
+    ax.grid(alpha=0.3)
+
+
+def write_reports(report, output_dir, title):
+    """Writes selection.csv, selection.md, pareto.png, and (with a cascade) cascade_curve.csv,
+    cascade_fits.json and selection_split.npz (dataset indices of both parts)."""
+    os.makedirs(output_dir, exist_ok=True)
+    rows = [r.as_row() for r in report.results]
+    atomic_write_text(os.path.join(output_dir, "selection.csv"), tables.to_csv(rows))
+    atomic_write_text(os.path.join(output_dir, "selection.md"), to_markdown(report, title))
+    plot_pareto(report, os.path.join(output_dir, "pareto.png"), title)
+    written = ["selection.csv", "selection.md", "pareto.png"]
+    if report.curve:
+        curve_rows = [r.as_row() for r in report.curve]
+        atomic_write_text(
+            os.path.join(output_dir, "cascade_curve.csv"), tables.to_csv(curve_rows)
+        )
+        written.append("cascade_curve.csv")
+    fits = [(r, r.extra["fit"]) for r in report.results if "fit" in r.extra]
+    if fits:
+        doc = {
+            "split": report.split.describe(),
+            "fits": [
+                {
+                    "target": fit.target,
+                    "config": fit.config.to_dict(),
+                    "calibration": fit.calibration,
+                    "evaluation": r.as_row(),
+                }
+                for r, fit in fits
+            ],
+        }
+        atomic_write_text(
+            os.path.join(output_dir, "cascade_fits.json"), json.dumps(doc, indent=2) + "\n"
+        )
+        written.append("cascade_fits.json")
+    if report.split is not None:
+        index = report.cache.index
+        atomic_save_npz(
+            os.path.join(output_dir, "selection_split.npz"),
+            {
+                "calibration_index": index[report.split.calibration],
+                "evaluation_index": index[report.split.evaluation],
+            },
+        )
+        written.append("selection_split.npz")
+    return written
+
+
+def load_fitted_configs(output_dir):
+    """{target: CascadeConfig} from the cascade_fits.json that `write_reports` wrote."""
+    path = os.path.join(output_dir, "cascade_fits.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"No cascade_fits.json in {output_dir!r}: run experiments.select with a cascade first"
+        )
+    with open(path) as f:
+        doc = json.load(f)
+    return {fit["target"]: CascadeConfig.from_dict(fit["config"]) for fit in doc["fits"]}

@@ -1,0 +1,133 @@
+"""Tables of a sweep, made from the prediction cache alone (never by running a model).
+
+Units: `macs` are multiply-accumulates per image, `flops` = 2 x MACs; accuracies are percent;
+`flops_drop_pct` is the percent of the native FLOPs saved; `top1_drop`/`topK_drop` are
+percentage points lost against the native row (positive = worse than native). The K of the
+top-K columns is the one actually measured: `SweepCache.effective_topk` (a 2-class model's
+"top-5" is top-2, and its columns say `top2`).
+"""
+
+import csv
+import io
+
+from reswise_tf.evaluation.predictions import SweepCache
+from reswise_tf.utils.formatting import signed
+
+BASE_COLUMNS = ("resolution", "macs", "flops", "flops_drop_pct")
+
+
+def as_cache(tables):
+    """A `SweepCache` from one, or from {resolution: PredictionTable}."""
+    return tables if isinstance(tables, SweepCache) else SweepCache(tables)
+
+
+def sweep_rows(tables, topk=5, bn_tables=None):
+    """One row (dict) per resolution, highest first, from a `SweepCache` (or its tables).
+
+    The native row is the cache's native resolution. With `bn_tables` (the same sweep with
+    BatchNorm re-estimated), adds `top1_bn`, `topK_bn` and their drops, measured against the
+    *original* model's native accuracy.
+    """
+    cache = as_cache(tables)
+    k = cache.effective_topk(topk)
+    native = cache.tables[cache.native]
+    ref = {1: native.accuracy(1), k: native.accuracy(k)}
+    rows = []
+    for r in cache.resolutions:
+        t = cache.tables[r]
+        seconds, timed = t.meta.get("forward_seconds", 0.0), t.meta.get("timed_images", 0)
+        row = {
+            "resolution": r,
+            "macs": t.meta["macs"],
+            "flops": 2 * t.meta["macs"],
+            "flops_drop_pct": round(100.0 * (1.0 - cache.macs[r] / cache.macs[cache.native]), 4),
+            "top1": round(t.accuracy(1), 4),
+            f"top{k}": round(t.accuracy(k), 4),
+            "top1_drop": round(ref[1] - t.accuracy(1), 4),
+            f"top{k}_drop": round(ref[k] - t.accuracy(k), 4),
+            "num_examples": len(t),
+            "num_skipped": t.meta.get("num_skipped", 0),
+            "images_per_sec": round(timed / seconds, 2) if seconds else float("nan"),
+        }
+        if bn_tables is not None:
+            b = as_cache(bn_tables).tables[r]
+            row.update({
+                "top1_bn": round(b.accuracy(1), 4),
+                f"top{k}_bn": round(b.accuracy(k), 4),
+                "top1_bn_drop": round(ref[1] - b.accuracy(1), 4),
+                f"top{k}_bn_drop": round(ref[k] - b.accuracy(k), 4),
+            })
+        rows.append(row)
+    return rows
+
+
+def topk_of(rows):
+    """The K of the `topK` accuracy column of sweep rows."""
+    return next(int(key[3:]) for key in rows[0] if key.startswith("top") and key[3:].isdigit() and key != "top1")
+
+
+def flops_rows(macs_by_resolution, native_resolution):
+    """`resolution,macs,flops,flops_drop_pct` rows from {resolution: MACs}."""
+    native = macs_by_resolution[native_resolution]
+    return [
+        {"resolution": r, "macs": m, "flops": 2 * m, "flops_drop_pct": round(100.0 * (1.0 - m / native), 4)}
+        for r, m in sorted(macs_by_resolution.items(), reverse=True)
+    ]
+
+
+def to_csv(rows):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def read_csv(path):
+    """Rows of a results.csv with numbers parsed."""
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return [{k: _number(v) for k, v in row.items()} for row in rows]
+
+
+def _number(text):
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+def to_markdown(rows, title):
+    """The thesis's table layout: Resolution | FLOPs Drop (%) | Accuracy Drop (%).
+
+    Drops are shown as signed changes against the native row, as the thesis prints them
+    (-29.26 means 29.26% fewer FLOPs; -2.70 means 2.70 points less accuracy).
+    """
+    k = topk_of(rows)
+    bn, latency = "top1_bn" in rows[0], "speedup_b1" in rows[0]
+    header = (
+        f"| Resolution | FLOPs Drop (%) | Top-1 Accuracy (%) | Top-1 Accuracy Drop (%) "
+        f"| Top-{k} Accuracy (%) | Top-{k} Accuracy Drop (%) | Images/s |"
+    )
+    if bn:
+        header += f" Top-1 Drop, BN re-estimated | Top-{k} Drop, BN re-estimated |"
+    if latency:
+        header += " Speed-up, batch 1 | Speed-up, batch 32 |"
+    lines = [f"### {title}", "", header, "|" + "---:|" * header.count(" |")]
+    for row in rows:
+        r = row["resolution"]
+        line = (
+            f"| {r}x{r} | {signed(-row['flops_drop_pct'])} | {row['top1']:.2f} | "
+            f"{signed(-row['top1_drop'])} | {row[f'top{k}']:.2f} | "
+            f"{signed(-row[f'top{k}_drop'])} | {row['images_per_sec']:.1f} |"
+        )
+        if bn:
+            line += f" {signed(-row['top1_bn_drop'])} | {signed(-row[f'top{k}_bn_drop'])} |"
+        if latency:
+            line += f" {row['speedup_b1']:.2f}x | {row['speedup_b32']:.2f}x |"
+        lines.append(line)
+    lines += ["", f"{rows[0]['num_examples']} images. MACs counted exactly per image; FLOPs = 2 x MACs."]
+    return "\n".join(lines) + "\n"

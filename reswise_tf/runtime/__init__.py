@@ -1,0 +1,1 @@
+"""How TensorFlow runs: `tf.distribute` strategies by name and what workers must agree on."""

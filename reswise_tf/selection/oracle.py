@@ -1,0 +1,122 @@
+"""The `oracle` selector: per image, the smallest resolution whose prediction is correct.
+
+It reads the labels, so it is an upper bound on what any per-image selector can reach at its
+cost, not something that can be deployed. Images that no resolution gets right (top-1) take
+the smallest resolution with the label in its top-k, else the native one; so it is the best
+top-1 and top-k accuracy at the lowest cost among selectors that run one pass per image.
+
+`cascade_bound` is the same idea for cascades at a FLOPs budget: the best a cascade could do
+if it knew which images to send on. Every image pays the first stage; the budget leaves room for
+some images to pay later passes too, and the bound spends it on images that the first stage gets
+wrong and a later one gets right, cheapest first. Taken over every stage set a cascade search
+considers, no confidence measure or threshold can do better at that budget: when the bound
+misses a target, no cascade fitting will meet it.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from reswise_tf.selection.cascade_search import stage_sets
+from reswise_tf.selection.common import Selection
+from reswise_tf.selection.targets import Target
+from reswise_tf.utils.checks import check_choice, check_positive_int
+
+SETTING = "smallest correct resolution (reads the labels)"
+BOUND = "cascade_bound"
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Attributes: targets: the `Target`s; at each flops budget among them the perfect-decision
+    cascade bound is reported too (None: as the cascade's); max_stages and metric: the stage
+    sets and accuracy of that bound, as for the cascade."""
+
+    targets: tuple | None = None
+    max_stages: int = 3
+    metric: str = "top1"
+
+    def __post_init__(self):
+        if self.targets is not None:
+            targets = tuple(self.targets)
+            if not all(isinstance(t, Target) for t in targets):
+                raise ValueError(f"`targets` should be Targets. Received targets={self.targets!r}")
+            object.__setattr__(self, "targets", targets)
+        check_positive_int(self.max_stages, "max_stages")
+        check_choice(self.metric, ("top1", "top5"), "metric")
+
+
+def oracle_select(cache, rows, *, topk=5):
+    """The oracle's choice for each image of `rows`, paying one pass at that resolution."""
+    rows = np.asarray(rows, np.int64)
+    chosen = np.full(len(rows), cache.native, np.int64)
+    decided = np.zeros(len(rows), bool)
+    for k in (1, topk):
+        for r in sorted(cache.resolutions):  # smallest first
+            hit = ~decided & cache.correct(r, k)[rows]
+            chosen[hit] = r
+            decided |= hit
+    macs = np.array([cache.macs[int(r)] for r in chosen], np.float64)
+    return Selection(rows=rows, chosen=chosen, macs=macs)
+
+
+def run(part, options):
+    """The oracle's row, then the cascade bound at every flops budget of `options.targets`."""
+    selection = oracle_select(part.cache, part.rows, topk=part.topk)
+    results = [part.summarize(selection, selector="oracle", setting=SETTING, deployable=False)]
+    metric_k = 1 if options.metric == "top1" else part.topk
+    for target in options.targets or ():
+        if target.kind == "flops_budget":
+            results += cascade_bound(part, target, metric_k=metric_k, max_stages=options.max_stages)
+    return results
+
+
+def cascade_bound_select(cache, rows, stage_set, macs_budget, *, k=1):
+    """Perfect decisions for the cascade `stage_set` (cheapest first) at mean MACs <= `macs_budget`.
+
+    Returns a `Selection`, or None when the first stage alone is over the budget. Every image
+    pays the first stage. An image the first stage gets wrong (top-`k`) but a later stage gets
+    right can be sent on to that stage, paying every pass up to it; the images are sent on
+    cheapest first, as many as the budget allows (each adds one correct image, so this
+    maximises the number correct). Ties go to the earlier row.
+    """
+    rows = np.asarray(rows, np.int64)
+    stage_set = tuple(int(r) for r in stage_set)
+    n = len(rows)
+    cost = np.cumsum([cache.macs[r] for r in stage_set])  # exit at stage j pays passes 0..j
+    if cost[0] > macs_budget * (1 + 1e-12):
+        return None
+    ok = np.stack([cache.correct(r, k)[rows] for r in stage_set], axis=1)
+    first_right = np.argmax(ok, axis=1)
+    candidates = np.flatnonzero(ok.any(axis=1) & ~ok[:, 0])
+    extra = cost[first_right[candidates]] - cost[0]
+    order = np.argsort(extra, kind="stable")
+    fits = np.cumsum(extra[order]) <= (macs_budget - cost[0]) * n * (1 + 1e-12)
+    go_on = candidates[order[fits]]
+    exit_stage = np.zeros(n, np.int64)
+    exit_stage[go_on] = first_right[go_on]
+    return Selection(
+        rows=rows,
+        chosen=np.asarray(stage_set, np.int64)[exit_stage],
+        macs=cost[exit_stage].astype(np.float64),
+    )
+
+
+def cascade_bound(part, target, *, metric_k=1, max_stages=3):
+    """The best `cascade_bound_select` over the stage sets a cascade search considers (up to
+    `max_stages` stages ending at native) at the flops budget `target`, as a one-row list
+    (empty when no stage set fits the budget)."""
+    cache, rows = part.cache, part.rows
+    best = None
+    for stage_set in stage_sets(cache, max_stages=max_stages):
+        selection = cascade_bound_select(cache, rows, stage_set, target.value * cache.macs[cache.native], k=metric_k)
+        if selection is None:
+            continue
+        score = (int(selection.correct(cache, metric_k).sum()), -float(selection.macs.sum()))
+        if best is None or score > best[0]:
+            best = (score, stage_set, selection)
+    if best is None:
+        return []
+    _, stage_set, selection = best
+    setting = f"{'>'.join(map(str, stage_set))} with perfect decisions at {target.describe()} (reads the labels)"
+    return [part.summarize(selection, selector=BOUND, setting=setting, deployable=False)]

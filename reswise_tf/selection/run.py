@@ -1,0 +1,106 @@
+"""A selection study of one sweep: the selectors asked for, on the same images, in one call.
+
+When a selector that needs fitting (the cascade) is among them, the images are split into a
+calibration part (where it is fitted) and an evaluation part, and every selector is measured on
+the evaluation part, so all rows compare on the same images; otherwise on all images. The fixed
+resolutions are always included as the reference.
+"""
+
+import dataclasses
+
+from reswise_tf.evaluation.predictions import SweepCache
+from reswise_tf.selection import cascade, random_choice
+from reswise_tf.selection.common import Part, split_rows
+from reswise_tf.selection.registry import SELECTORS, option_names
+from reswise_tf.selection.targets import RANDOM, Target
+from reswise_tf.utils.checks import check_choice
+
+
+@dataclasses.dataclass
+class SelectionReport:
+    """What a selection study found (what `report.selection.write_reports` writes).
+
+    Attributes:
+      results: `SelectionResult`s, fixed rows first.
+      curve: the cascade's calibration Pareto front measured on the reported part.
+      split: the calibration/evaluation `Split`, or None (rows on all images).
+      cache: the `SweepCache`.
+      topk: the k of the top-k columns.
+    """
+
+    results: list
+    curve: list
+    split: object
+    cache: SweepCache
+    topk: int
+
+    @property
+    def rows(self):
+        """The `selection.csv` rows (one dict per result)."""
+        return [r.as_row() for r in self.results]
+
+
+def run_selection(tables, selectors=tuple(SELECTORS), *, topk=5, max_drops=(), flops_budgets=(),
+                  calibration_fraction=0.5, split_seed=0, stratify=True, **options):
+    """Runs `selectors` over the cached tables of one sweep; returns a `SelectionReport`.
+
+    Args:
+      tables: {resolution: PredictionTable}.
+      selectors: names from `SELECTORS` ("all" = every one).
+      topk: the k of the second accuracy column (lowered to the classes kept in the cache).
+      max_drops, flops_budgets: one cascade per target; budgets are fractions of native FLOPs
+        or "random" (the random selector's expected mean FLOPs). Default: max_drop 0.5, plus
+        the random selector's FLOPs when the random selector runs too. The oracle adds the
+        perfect-decision cascade bound at each budget.
+      calibration_fraction, split_seed, stratify: the calibration/evaluation split.
+      **options: the selectors' options, each taken by the selectors whose `Options` have it
+        (random: choices, trials, seed; cascade: stages, max_stages, confidence, thresholds,
+        metric; oracle: max_stages, metric). Every option is checked before any work.
+    """
+    cache = SweepCache(tables)
+    topk = cache.effective_topk(topk)
+    specs = _specs(selectors)
+    unknown = sorted(set(options) - set(option_names()))
+    if unknown:
+        raise ValueError(f"Unknown selection option(s) {', '.join(unknown)}. Available: {', '.join(option_names())}")
+    targets = _targets(max_drops, flops_budgets, random_runs="random" in [s.name for s in specs])
+    settings = {**options, "targets": targets}
+    chosen = {spec.name: spec.make_options(settings) for spec in specs}  # validated before any work
+    # A budget given as 'random' is the random selector's expected FLOPs (its set is checked too).
+    fraction = random_choice.expected_fraction(cache, SELECTORS["random"].make_options(settings))
+    chosen = {name: _matched(opts, fraction) for name, opts in chosen.items()}
+    part, split = Part.all_images(cache, topk), None
+    if any(spec.needs_calibration for spec in specs):
+        split = split_rows(len(cache), calibration_fraction=calibration_fraction, seed=split_seed,
+                           labels=cache.labels if stratify else None)
+        part = Part(cache, split.evaluation, "evaluation", topk, split.calibration)
+    results = []
+    for spec in specs:
+        results += spec.run(part, chosen[spec.name])
+    fits = [r.extra["fit"] for r in results if "fit" in r.extra]
+    curve = cascade.curve(part, fits[-1]) if fits else []
+    return SelectionReport(results=results, curve=curve, split=split, cache=cache, topk=topk)
+
+
+def _specs(selectors):
+    """The specs of `selectors` in report order, "fixed" always included."""
+    names = [selectors] if isinstance(selectors, str) else list(selectors)
+    for name in names:
+        check_choice(name, (*sorted(SELECTORS), "all"), "selector")
+    return [spec for name, spec in SELECTORS.items() if "all" in names or name in names or name == "fixed"]
+
+
+def _targets(max_drops, flops_budgets, *, random_runs):
+    """The cascade targets; the default is max_drop 0.5 plus random's FLOPs when random runs."""
+    targets = [Target.max_drop(d) for d in max_drops] + [Target.flops_budget(b) for b in flops_budgets]
+    if not targets:
+        targets = [Target.max_drop(0.5)] + ([Target.flops_budget(RANDOM)] if random_runs else [])
+    return tuple(targets)
+
+
+def _matched(options, fraction):
+    """`options` with every budget taken from the random selector set to `fraction`."""
+    targets = getattr(options, "targets", None)
+    if not targets:
+        return options
+    return dataclasses.replace(options, targets=tuple(t.matched(fraction) for t in targets))

@@ -1,0 +1,89 @@
+"""What a fitted selector aims at: at most `max_drop` accuracy points below native, or at most
+`flops_budget` x the native FLOPs. A budget may come from another selector (the random
+selector's mean FLOPs); where it came from is a field, shown wherever the target is named."""
+
+import dataclasses
+import math
+
+KINDS = ("max_drop", "flops_budget")
+RANDOM = "random"  # a flops budget given as 'random': the random selector's expected mean FLOPs
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One target.
+
+    Attributes:
+      kind: "max_drop" (points of accuracy below native) or "flops_budget" (fraction of the
+        native FLOPs).
+      value: the number; None for a budget still to be matched to `source`.
+      source: where a budget came from (e.g. "random", the random selector's FLOPs), or None.
+    """
+
+    kind: str
+    value: float | None
+    source: str | None = None
+
+    def __post_init__(self):
+        if self.kind == "max_drop":
+            ok = isinstance(self.value, (int, float)) and not isinstance(self.value, bool) and 0 <= self.value < math.inf
+            if not ok:
+                raise ValueError(
+                    f"`max_drop` should be a number of accuracy points >= 0. Received max_drop={self.value!r}"
+                )
+        elif self.kind == "flops_budget":
+            pending = self.value is None and self.source is not None
+            ok = isinstance(self.value, (int, float)) and not isinstance(self.value, bool) and 0 < self.value <= 1
+            if not (pending or ok):
+                raise ValueError(
+                    "`flops_budget` should be a fraction of the native FLOPs in (0, 1] or 'random'. "
+                    f"Received flops_budget={self.value!r}"
+                )
+        else:
+            raise ValueError(f"Unknown target {self.kind!r}. Available: {', '.join(KINDS)}")
+        if self.value is not None:
+            object.__setattr__(self, "value", float(self.value))
+
+    @classmethod
+    def max_drop(cls, points):
+        return cls("max_drop", points)
+
+    @classmethod
+    def flops_budget(cls, value):
+        """A budget from a fraction, a numeric string, or 'random' (matched later)."""
+        if value == RANDOM:
+            return cls("flops_budget", None, RANDOM)
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(
+                    "`flops_budget` should be a fraction of the native FLOPs in (0, 1] or 'random'. "
+                    f"Received flops_budget={value!r}"
+                ) from None
+        return cls("flops_budget", value)
+
+    @property
+    def pending(self):
+        return self.value is None
+
+    def matched(self, fraction):
+        """This budget with its value set from its source (`fraction` of native FLOPs)."""
+        return dataclasses.replace(self, value=fraction) if self.pending else self
+
+    def describe(self):
+        """E.g. "max_drop=0.5", "flops_budget=0.6123, random's FLOPs"."""
+        if self.pending:
+            return f"{self.kind}={self.source}"
+        text = f"{self.kind}={self.value:.4g}"
+        return f"{text}, {self.source}'s FLOPs" if self.source else text
+
+
+def check_target(max_drop=None, flops_budget=None):
+    """Exactly one of the two as a `Target`."""
+    if (max_drop is None) == (flops_budget is None):
+        raise ValueError(
+            "Give exactly one cascade target: max_drop (points) or flops_budget (fraction of "
+            f"native FLOPs). Received max_drop={max_drop!r}, flops_budget={flops_budget!r}"
+        )
+    return Target.max_drop(max_drop) if max_drop is not None else Target.flops_budget(flops_budget)

@@ -1,0 +1,48 @@
+"""The training stage: training a registered architecture from scratch at one resolution
+(the input pipeline, optimiser and schedule, the resumable loop, recipes, checkpoint I/O)."""
+
+from reswise_tf.training.checkpoint import (
+    LOG_NAME,
+    RESULT_NAME,
+    TrainMismatchError,
+    default_work_dir,
+    finished_epochs,
+    read_log,
+    save_model,
+    truncate_log,
+)
+from reswise_tf.training.loop import TrainResult, train
+from reswise_tf.training.optimizer import (
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_WEIGHT_DECAY,
+    OPTIMIZERS,
+    WARMUP_FRACTION,
+    make_optimizer,
+)
+from reswise_tf.training.pipeline import AUGMENTATIONS, augment_image, crop_padding, train_pipeline
+from reswise_tf.training.recipes import DEFAULT_BN_MOMENTUM, build_for_training, train_arch
+
+__all__ = [
+    "AUGMENTATIONS",
+    "DEFAULT_BN_MOMENTUM",
+    "DEFAULT_LEARNING_RATE",
+    "DEFAULT_WEIGHT_DECAY",
+    "LOG_NAME",
+    "OPTIMIZERS",
+    "RESULT_NAME",
+    "WARMUP_FRACTION",
+    "TrainMismatchError",
+    "TrainResult",
+    "augment_image",
+    "build_for_training",
+    "crop_padding",
+    "default_work_dir",
+    "finished_epochs",
+    "make_optimizer",
+    "read_log",
+    "save_model",
+    "train",
+    "train_arch",
+    "train_pipeline",
+    "truncate_log",
+]

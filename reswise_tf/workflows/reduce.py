@@ -1,0 +1,88 @@
+"""The whole reduction study of one model on one dataset: sweep, then tables and figures."""
+
+import json
+import os
+
+from reswise_tf.cost import latency
+from reswise_tf.evaluation.predictions import SweepCache
+from reswise_tf.evaluation.sweep import sweep_tables
+from reswise_tf.evaluation.variants import BN_VARIANT, bn_variant
+from reswise_tf.models.rescale import rescale
+from reswise_tf.report import tables
+from reswise_tf.report.sweep import write_reports
+from reswise_tf.utils.files import atomic_write_text
+
+
+def run_reduce(
+    loaded,
+    source,
+    config,
+    output_dir,
+    *,
+    strategy=None,
+    verbose=1,
+    title=None,
+    bn_source=None,
+    bn_images=0,
+    measure_latency=False,
+    latency_repeats=20,
+):
+    """Sweeps `loaded.model` over `config.resolutions` on `source` and writes the reports.
+
+    Writes into `output_dir`: `predictions/res_<R>.npz` (per-image cache), `results.csv`,
+    `results.md`, `accuracy_vs_resolution.png`, `accuracy_vs_flops.png`. Returns the rows.
+    Distributed over several workers, every worker evaluates its share of the images; the
+    chief writes everything and returns the rows, the others write nothing and return None.
+
+    Args:
+      bn_source, bn_images: with `bn_images` > 0, every rescaled model is also evaluated with
+        its BatchNorm statistics re-estimated on the first `bn_images` images of `bn_source`
+        (a *training* split; labels unused), in the same pass; its cache goes to
+        `output_dir/bn_recalibrated/` and results.csv gains `*_bn` columns.
+      measure_latency: adds median batch-1 and batch-32 latency per resolution and the
+        measured speed-ups (cached in `latency.json`), and `flops_drop_vs_speedup.png`.
+    """
+    _check_inputs(loaded, source, bn_source, bn_images)
+    variants = []
+    if bn_images:
+        channels = loaded.model.inputs[0].shape[-1]
+        variants.append(bn_variant(bn_source, bn_images, config, channels, small=source.small_images))
+    found = sweep_tables(loaded, source, config, output_dir, strategy=strategy, verbose=verbose, variants=variants)
+    if found is None:  # not the chief
+        return None
+    cache = SweepCache(found[""])
+    rows = tables.sweep_rows(cache, config.topk, bn_tables=found.get(BN_VARIANT))
+    if measure_latency:
+        measured = _latency(loaded, cache.resolutions, output_dir, latency_repeats)
+        for row in rows:
+            row.update(measured[row["resolution"]])
+    name = loaded.arch.name if loaded.arch else loaded.identity.get("model_path", {}).get("path", "model")
+    title = title or f"{os.path.basename(str(name))} on {source.name} (native {cache.native}px)"
+    write_reports(rows, output_dir, cache.native, title)
+    return rows
+
+
+def _check_inputs(loaded, source, bn_source, bn_images):
+    n_out = loaded.model.outputs[0].shape[-1]
+    if source.num_classes > n_out:
+        raise ValueError(f"Dataset {source.name!r} has {source.num_classes} classes but the model has {n_out} outputs")
+    if bn_images and bn_source is None:
+        raise ValueError("`bn_images` needs `bn_source`: a training split to re-estimate BatchNorm on")
+    if bn_source is not None and bn_source.name == source.name and bn_source.split == source.split:
+        raise ValueError(
+            f"BatchNorm re-estimation must not read the evaluation split ({source.name}, split "
+            f"{source.split}): pass a training split"
+        )
+
+
+def _latency(loaded, resolutions, output_dir, repeats):
+    path = os.path.join(output_dir, "latency.json")
+    cached = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            cached = {int(r): v for r, v in json.load(f).items()}
+    if any(r not in cached for r in resolutions):
+        models = {r: rescale(loaded.model, r, arch=loaded.arch) for r in resolutions}
+        cached = latency.latency_columns(models, loaded.native_resolution, repeats=repeats)
+        atomic_write_text(path, json.dumps(cached, indent=2))
+    return cached

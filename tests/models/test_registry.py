@@ -1,0 +1,80 @@
+import inspect
+
+import keras
+import pytest
+
+from reswise_tf.models import registry as architectures
+
+
+def test_registry_names_the_thesis_architectures():
+    assert set(architectures.ARCHITECTURES) == {"resnet50", "resnet101", "resnet152", "mobilenet_v2", "nasnet",
+                                                "resnet18_small"}
+    spec = architectures.get_arch("resnet50")
+    assert (spec.native_resolution, spec.preprocess, spec.crop_pct) == (224, "caffe", 0.875)
+    assert architectures.get_arch("nasnet").min_resolution == 19
+
+
+def test_unknown_architecture_lists_the_choices():
+    with pytest.raises(ValueError, match="Unknown architecture 'vgg'. Available: mobilenet_v2, nasnet, resnet101"):
+        architectures.get_arch("vgg")
+
+
+def test_builds_below_kerass_32_pixel_floor():
+    model = architectures.get_arch("mobilenet_v2").build(12, classes=10)
+    assert model.inputs[0].shape[1:] == (12, 12, 3)
+    assert model.outputs[0].shape[-1] == 10
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "32", True])
+def test_bad_resolution_is_named(bad):
+    with pytest.raises(ValueError, match="`resolution` should be an integer >= 1"):
+        architectures.get_arch("resnet50").build(bad)
+
+
+def test_below_the_minimum_names_the_smallest_valid_size():
+    with pytest.raises(ValueError, match=r">= 19 for architecture 'nasnet'.*resolution=18"):
+        architectures.get_arch("nasnet").build(18, classes=10)
+
+
+def test_default_resolutions():
+    assert architectures.default_resolutions(224) == [224, 210, 196, 182, 168, 154, 140]
+    assert architectures.default_resolutions(32) == [32, 28, 24, 20, 16, 12]
+    assert architectures.default_resolutions(64) == [64, 56, 48, 40, 32]
+
+
+KERAS_KEYWORDS = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
+                  "classifier_activation")
+
+
+@pytest.mark.parametrize("name", sorted(architectures.ARCHITECTURES))
+def test_builder_keyword_signature_matches_keras(name):
+    """Every registered builder takes the Keras applications keywords and honours them: a
+    pooled feature extractor without the top, and a classifier with the top."""
+    spec = architectures.get_arch(name)
+    params = inspect.signature(spec.builder).parameters
+    assert all(k in params for k in KERAS_KEYWORDS), sorted(set(KERAS_KEYWORDS) - set(params))
+    size = max(spec.min_resolution, 32)
+    features = spec.builder(include_top=False, weights=None, input_tensor=None, input_shape=(size, size, 3),
+                            pooling="avg", classes=7, classifier_activation=None)
+    assert len(features.outputs[0].shape) == 2
+    top = spec.builder(include_top=True, weights=None, input_shape=(size, size, 3), classes=7,
+                       classifier_activation="softmax")
+    assert top.outputs[0].shape == (None, 7)
+    assert top.layers[-1].activation is keras.activations.softmax
+
+
+def test_register_arch_adds_a_user_architecture_and_refuses_a_duplicate():
+    spec = architectures.ArchSpec("my_net", keras.applications.MobileNetV2, native_resolution=96, preprocess="tf")
+    architectures.register_arch(spec)
+    try:
+        assert architectures.get_arch("my_net") is spec
+        with pytest.raises(ValueError, match="already registered"):
+            architectures.register_arch(spec)
+    finally:
+        architectures.unregister_arch("my_net")
+    with pytest.raises(ValueError, match="Unknown architecture 'my_net'"):
+        architectures.get_arch("my_net")
+    with pytest.raises(ValueError, match="Unknown preprocess mode 'bgr'"):
+        architectures.ArchSpec("x", keras.applications.MobileNetV2, preprocess="bgr")
+    with pytest.raises(ValueError, match="`min_resolution` should be at most native_resolution=32"):
+        architectures.ArchSpec("x", keras.applications.MobileNetV2, native_resolution=32, min_resolution=40)

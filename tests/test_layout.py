@@ -1,0 +1,111 @@
+"""The package's shape: every subpackage imports only those below it (no cycles), and no
+library function is longer than about a screen."""
+
+import ast
+import os
+
+import pytest
+
+from tests.helpers import ROOT
+
+PACKAGE = os.path.join(ROOT, "reswise_tf")
+# Bottom to top; a stage may import its own layer's helpers and anything lower, nothing higher.
+# Stages on one line are independent siblings (neither imports the other).
+LAYERS = (
+    ("utils", "runtime"),
+    ("data", "cost"),
+    ("models",),
+    ("evaluation", "training"),
+    ("selection",),
+    ("report",),
+    ("workflows",),
+)
+LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
+MAX_FUNCTION_LINES = 60
+
+
+def _modules():
+    for folder, _, files in os.walk(PACKAGE):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                yield os.path.relpath(path, PACKAGE), ast.parse(open(path).read(), path)
+
+
+def _stage(relpath):
+    parts = relpath.split(os.sep)
+    return parts[0] if len(parts) > 1 else None  # None: the package's own __init__.py
+
+
+def _imported_stages(tree):
+    """The reswise_tf subpackages a module imports (at any depth of the module)."""
+    found = set()
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("reswise_tf"):
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names if a.name.startswith("reswise_tf")]
+        for name in names:
+            parts = name.split(".")
+            if len(parts) > 1 and parts[1] in LEVEL:
+                found.add(parts[1])
+    return found
+
+
+def test_every_subpackage_has_a_layer():
+    stages = {_stage(rel) for rel, _ in _modules()} - {None}
+    assert stages == set(LEVEL), "add new subpackages to LAYERS"
+
+
+def test_no_stage_imports_a_higher_or_sibling_stage():
+    wrong = []
+    for rel, tree in _modules():
+        stage = _stage(rel)
+        if stage is None:
+            continue
+        for other in _imported_stages(tree) - {stage}:
+            if LEVEL[other] >= LEVEL[stage]:
+                wrong.append(f"{rel} ({stage}, layer {LEVEL[stage]}) imports {other} (layer {LEVEL[other]})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_import_graph_of_the_stages_has_no_cycle():
+    edges = {stage: set() for stage in LEVEL}
+    for rel, tree in _modules():
+        if _stage(rel):
+            edges[_stage(rel)] |= _imported_stages(tree) - {_stage(rel)}
+    done, visiting = set(), []
+
+    def visit(stage):
+        if stage in visiting:
+            pytest.fail(f"import cycle: {' -> '.join(visiting[visiting.index(stage):] + [stage])}")
+        if stage in done:
+            return
+        visiting.append(stage)
+        for other in sorted(edges[stage]):
+            visit(other)
+        visiting.pop()
+        done.add(stage)
+
+    for stage in sorted(edges):
+        visit(stage)
+
+
+def test_library_functions_are_short():
+    long = []
+    for rel, tree in _modules():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body[1:] if ast.get_docstring(node) else node.body  # docstrings do not count
+                lines = body[-1].end_lineno - body[0].lineno + 1 if body else 0
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{rel}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, "\n".join(long)
+
+
+def test_library_code_reads_no_flags():
+    offenders = [rel for rel, tree in _modules() if "absl" in {
+        (n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}]
+    assert not offenders, offenders
