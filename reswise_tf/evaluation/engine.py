@@ -18,6 +18,9 @@ from reswise_tf.data import DataError, find_bad_image
 from reswise_tf.data.preprocessing import multi_resolution_fn
 from reswise_tf.evaluation.predictions import PredictionTable
 from reswise_tf.models.inspect import outputs_probabilities
+from reswise_tf.runtime.logs import expect_one_trace_per_model
+
+expect_one_trace_per_model("forward_fn.<locals>.forward", "_gather_fn.<locals>.gather")
 
 
 def job_name(job):

@@ -19,13 +19,10 @@ from reswise_tf.selection.cascade_search import (
     search_cascades,
     stage_sets,
 )
-from reswise_tf.selection.targets import Target
+from reswise_tf.selection.targets import Target, check_targets, metric_k
 from reswise_tf.utils.checks import check_choice, check_positive_int
 
 __all__ = ["CascadeConfig", "CascadeFit", "Options", "cascade_select", "curve", "fit_cascade", "run", "stage_sets"]
-
-METRICS = ("top1", "top5")
-
 
 @dataclasses.dataclass(frozen=True)
 class Options:
@@ -49,15 +46,11 @@ class Options:
     metric: str = "top1"
 
     def __post_init__(self):
-        if self.targets is not None:
-            targets = tuple(self.targets)
-            if not all(isinstance(t, Target) for t in targets):
-                raise ValueError(f"`targets` should be Targets. Received targets={self.targets!r}")
-            object.__setattr__(self, "targets", targets)
+        object.__setattr__(self, "targets", check_targets(self.targets))
         check_positive_int(self.max_stages, "max_stages")
         check_choice(self.confidence, ("auto", *conf_lib.CONFIDENCES), "confidence")
         check_choice(self.thresholds, ("auto", *THRESHOLD_KINDS), "thresholds")
-        check_choice(self.metric, METRICS, "metric")
+        metric_k(self.metric, 1)
 
     @property
     def confidences(self):
@@ -77,9 +70,8 @@ def run(part, options):
             "the calibration and evaluation parts share images (or there is no calibration part)"
         )
     targets = options.targets or (Target.max_drop(0.5),)
-    metric_k = 1 if options.metric == "top1" else part.topk
     search = search_cascades(part.cache, part.calibration, stages=options.stages, max_stages=options.max_stages,
-                             confidences=options.confidences, metric_k=metric_k,
+                             confidences=options.confidences, metric_k=metric_k(options.metric, part.topk),
                              thresholds=options.threshold_kinds)
     results = []
     for target in targets:

@@ -26,10 +26,12 @@ from reswise_tf.evaluation.sweep import DEFAULT_KEPT_CLASSES
 from reswise_tf.models.inspect import input_resolution
 from reswise_tf.models.loading import load_model_file
 from reswise_tf.models.rescale import rescale
+from reswise_tf.runtime.logs import expect_one_trace_per_model
 from reswise_tf.selection.cascade_config import CascadeConfig
 from reswise_tf.utils.files import atomic_write_text
 
 CONFIG_FILE = "cascade.json"
+expect_one_trace_per_model("CascadeClassifier._forward_fn.<locals>.<lambda>")
 
 
 @dataclasses.dataclass

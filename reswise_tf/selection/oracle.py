@@ -19,8 +19,8 @@ import numpy as np
 
 from reswise_tf.selection.cascade_search import stage_sets
 from reswise_tf.selection.common import Selection
-from reswise_tf.selection.targets import Target
-from reswise_tf.utils.checks import check_choice, check_positive_int
+from reswise_tf.selection.targets import check_targets, metric_k
+from reswise_tf.utils.checks import check_positive_int
 
 SETTING = "smallest correct resolution (reads the labels)"
 BOUND = "cascade_bound"
@@ -37,13 +37,9 @@ class Options:
     metric: str = "top1"
 
     def __post_init__(self):
-        if self.targets is not None:
-            targets = tuple(self.targets)
-            if not all(isinstance(t, Target) for t in targets):
-                raise ValueError(f"`targets` should be Targets. Received targets={self.targets!r}")
-            object.__setattr__(self, "targets", targets)
+        object.__setattr__(self, "targets", check_targets(self.targets))
         check_positive_int(self.max_stages, "max_stages")
-        check_choice(self.metric, ("top1", "top5"), "metric")
+        metric_k(self.metric, 1)
 
 
 def oracle_select(cache, rows, *, topk=5):
@@ -64,10 +60,10 @@ def run(part, options):
     """The oracle's row, then the cascade bound at every flops budget of `options.targets`."""
     selection = oracle_select(part.cache, part.rows, topk=part.topk)
     results = [part.summarize(selection, selector="oracle", setting=SETTING, deployable=False)]
-    metric_k = 1 if options.metric == "top1" else part.topk
+    k = metric_k(options.metric, part.topk)
     for target in options.targets or ():
         if target.kind == "flops_budget":
-            results += cascade_bound(part, target, metric_k=metric_k, max_stages=options.max_stages)
+            results += cascade_bound(part, target, metric_k=k, max_stages=options.max_stages)
     return results
 
 

@@ -5,7 +5,10 @@ selector's mean FLOPs); where it came from is a field, shown wherever the target
 import dataclasses
 import math
 
+from reswise_tf.utils.checks import check_choice
+
 KINDS = ("max_drop", "flops_budget")
+METRICS = ("top1", "top5")  # the accuracy a max_drop is measured in (top5: the table's top-k)
 RANDOM = "random"  # a flops budget given as 'random': the random selector's expected mean FLOPs
 
 
@@ -77,6 +80,22 @@ class Target:
             return f"{self.kind}={self.source}"
         text = f"{self.kind}={self.value:.4g}"
         return f"{text}, {self.source}'s FLOPs" if self.source else text
+
+
+def metric_k(metric, topk):
+    """The k of `metric` ("top1" or "top5", the latter the table's top-k)."""
+    check_choice(metric, METRICS, "metric")
+    return 1 if metric == "top1" else topk
+
+
+def check_targets(targets):
+    """`targets` as a tuple of `Target`s (None stays None: the caller's default)."""
+    if targets is None:
+        return None
+    targets = tuple(targets)
+    if not all(isinstance(t, Target) for t in targets):
+        raise ValueError(f"`targets` should be Targets. Received targets={targets!r}")
+    return targets
 
 
 def check_target(max_drop=None, flops_budget=None):

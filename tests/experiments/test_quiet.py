@@ -1,0 +1,26 @@
+"""A command line starts without TensorFlow's start-up lines; RESWISE_TF_LOGS=1 brings them back."""
+
+import os
+import subprocess
+import sys
+
+from tests.helpers import ROOT
+
+NOISE = ("absl::InitializeLog", "cuda", "cpu_feature_guard", "cuInit", "oneDNN")
+
+
+def _flops(**env):
+    base = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "RESWISE_TF_LOGS")}
+    return subprocess.run([sys.executable, "-m", "experiments.flops", "--arch=resnet18_small", "--resolutions=32"],
+                          cwd=ROOT, env={**base, "PYTHONPATH": ROOT, **env}, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_no_tensorflow_start_up_lines_unless_asked():
+    quiet = _flops()
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout.startswith("resolution,macs,flops,flops_drop_pct\n")
+    assert not [line for line in quiet.stderr.splitlines() if any(n in line for n in NOISE)], quiet.stderr
+    loud = _flops(RESWISE_TF_LOGS="1")
+    assert loud.returncode == 0 and loud.stdout == quiet.stdout
+    assert any(n in loud.stderr for n in NOISE), loud.stderr
