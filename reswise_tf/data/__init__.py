@@ -11,6 +11,7 @@ from reswise_tf.data.source import DataError, DataSource
 from reswise_tf.data.sources import (
     IMAGE_EXTENSIONS,
     SMALL_IMAGE_MAX,
+    describe_ignored,
     find_bad_image,
     folder_classes,
     folder_source,
@@ -27,6 +28,7 @@ __all__ = [
     "SMALL_IMAGE_MAX",
     "DataError",
     "DataSource",
+    "describe_ignored",
     "fashion_mnist_arrays",
     "fashion_mnist_debian_source",
     "find_bad_image",

@@ -23,6 +23,7 @@ class DataSource:
       files: paths of the images, for folder sources (to name a bad file).
       skip_bad_images: unreadable images are left out of `dataset` (the sweep counts them);
         otherwise every one of `num_examples` must be evaluated.
+      ignored_files: files of a folder source that are not images of a decoded kind.
     """
 
     name: str
@@ -33,3 +34,4 @@ class DataSource:
     small_images: bool
     files: list = dataclasses.field(default_factory=list)
     skip_bad_images: bool = False
+    ignored_files: list = dataclasses.field(default_factory=list)

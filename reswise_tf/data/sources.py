@@ -20,7 +20,10 @@ import tensorflow as tf
 from reswise_tf.data.fashion_mnist import DEBIAN_FASHION_MNIST, fashion_mnist_debian_source
 from reswise_tf.data.source import DataError, DataSource
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+# Decoded by TensorFlow, and by Pillow (TIFF, which TensorFlow does not decode).
+TF_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+PILLOW_IMAGE_EXTENSIONS = (".tif", ".tiff")
+IMAGE_EXTENSIONS = TF_IMAGE_EXTENSIONS + PILLOW_IMAGE_EXTENSIONS
 SMALL_IMAGE_MAX = 64  # datasets with images at most this size are resized directly, no crop
 
 
@@ -143,53 +146,79 @@ def folder_classes(root):
 
 
 def folder_source(root, *, skip_bad_images=False):
-    """Images under `root/<class>/...`, in sorted order."""
+    """Images under `root/<class>/...`, in sorted order. Files that are not images of the
+    decoded kinds (`IMAGE_EXTENSIONS`) are left out and listed in `ignored_files`."""
     root = os.path.expanduser(root)
     mapping, num_classes = folder_classes(root)
-    files, labels = [], []
+    files, labels, ignored = [], [], []
     for name, label in sorted(mapping.items(), key=lambda item: item[1]):
         for dirpath, _, filenames in sorted(os.walk(os.path.join(root, name))):
             for f in sorted(filenames):
+                path = os.path.join(dirpath, f)
                 if f.lower().endswith(IMAGE_EXTENSIONS):
-                    files.append(os.path.join(dirpath, f))
+                    files.append(path)
                     labels.append(label)
+                else:
+                    ignored.append(path)
     if not files:
         raise DataError(f"Folder {root!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
     ds = tf.data.Dataset.from_tensor_slices(
-        {
-            "path": tf.constant(files),
-            "label": tf.constant(labels, tf.int64),
-            "index": tf.range(len(files), dtype=tf.int64),
-        }
+        {"path": tf.constant(files), "label": tf.constant(labels, tf.int64), "index": tf.range(len(files), dtype=tf.int64)}
     )
-
-    def decode(ex):
-        image = tf.io.decode_image(tf.io.read_file(ex["path"]), channels=3, expand_animations=False)
-        return {"image": image, "label": ex["label"], "index": ex["index"]}
-
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(lambda ex: {"image": decode_image_file(ex["path"]), "label": ex["label"], "index": ex["index"]},
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if skip_bad_images:
         ds = ds.ignore_errors()
-    return DataSource(
-        name=f"folder:{root}",
-        split=None,
-        dataset=ds,
-        num_examples=len(files),
-        num_classes=num_classes,
-        small_images=False,
-        files=files,
-        skip_bad_images=skip_bad_images,
-    )
+    return DataSource(name=f"folder:{root}", split=None, dataset=ds, num_examples=len(files), num_classes=num_classes,
+                      small_images=False, files=files, skip_bad_images=skip_bad_images, ignored_files=ignored)
+
+
+def decode_image_file(path):
+    """The image file at `path` (a string tensor) as uint8 (H, W, 3): TensorFlow's decoders,
+    or Pillow's for TIFF (converted to 8-bit RGB)."""
+    is_tiff = tf.strings.regex_full_match(tf.strings.lower(path), r".*\.tiff?")
+
+    def pillow():
+        image = tf.numpy_function(lambda p: read_with_pillow(np.asarray(p).item().decode()), [path], tf.uint8,
+                                  stateful=False)
+        return tf.ensure_shape(image, (None, None, 3))
+
+    def native():
+        return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+    return tf.cond(is_tiff, pillow, native)
+
+
+def read_with_pillow(path):
+    """uint8 (H, W, 3) RGB of an image file Pillow reads (the TIFF decoder)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"), np.uint8)
+    except (OSError, UnidentifiedImageError) as e:
+        raise ValueError(f"Cannot decode {path}: {e}") from None
 
 
 def find_bad_image(files, start=0):
     """Returns the first file from `start` on that cannot be decoded (None if all can)."""
     for path in files[start:]:
         try:
-            tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnknownError):
+            decode_image_file(tf.constant(path))
+        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnknownError, ValueError):
             return path
     return None
+
+
+def describe_ignored(source, count=5):
+    """A note naming the files of a folder source that are not images we decode, or ""."""
+    ignored = getattr(source, "ignored_files", [])
+    if not ignored:
+        return ""
+    names = ", ".join(os.path.relpath(p, source.name[len("folder:"):]) for p in ignored[:count])
+    more = f" and {len(ignored) - count} more" if len(ignored) > count else ""
+    return (f"Note: {len(ignored)} file(s) in {source.name} are not images of a kind decoded here "
+            f"({', '.join(IMAGE_EXTENSIONS)}) and were left out: {names}{more}.")
 
 
 # ----------------------------------------------------------------------------- in memory

@@ -10,7 +10,6 @@ are gathered on every worker (see `distribute_batches`).
 import dataclasses
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -19,6 +18,7 @@ from reswise_tf.data.preprocessing import multi_resolution_fn
 from reswise_tf.evaluation.predictions import PredictionTable
 from reswise_tf.models.inspect import outputs_probabilities
 from reswise_tf.runtime.logs import expect_one_trace_per_model
+from reswise_tf.utils.progress import Progress
 
 expect_one_trace_per_model("forward_fn.<locals>.forward", "_gather_fn.<locals>.gather")
 
@@ -47,12 +47,15 @@ class PassState:
     seconds: dict = dataclasses.field(default_factory=dict)
     timed: dict = dataclasses.field(default_factory=dict)
 
+    correct: dict = dataclasses.field(default_factory=dict)
+
     def __post_init__(self):
         for job in self.jobs:
             self.ids.setdefault(job, [])
             self.probs.setdefault(job, [])
             self.seconds.setdefault(job, 0.0)
             self.timed.setdefault(job, 0)
+            self.correct.setdefault(job, 0)
 
     @property
     def count(self):
@@ -63,17 +66,20 @@ class PassState:
         self.labels.append(labels)
 
     def add_outputs(self, job, ids, probs, seconds=None):
+        """The predictions of `job` on the batch added last (and the seconds they took)."""
         self.ids[job].append(ids)
         self.probs[job].append(probs)
+        self.correct[job] += int(np.sum(ids[:, 0] == self.labels[-1])) if len(ids) else 0
         if seconds is not None:
-            self.seconds[job] += seconds
-            self.timed[job] += len(ids)
+            self.add_time(job, seconds, len(ids))
+
+    def add_time(self, job, seconds, images):
+        self.seconds[job] += seconds
+        self.timed[job] += images
 
     def running_top1(self, job):
-        """Top-1 accuracy of `job` on the last batch (a fraction), for the progress bar."""
-        if not self.ids[job]:
-            return 0.0
-        return float(np.mean(self.ids[job][-1][:, 0] == self.labels[-1]))
+        """Top-1 accuracy of `job` so far (a fraction), for the progress line."""
+        return self.correct[job] / self.count if self.count else 0.0
 
     def to_arrays(self):
         """The state as flat named arrays (saved as the partial checkpoint)."""
@@ -96,8 +102,7 @@ class PassState:
         state.add_batch(arrays["index"], arrays["labels"])
         for job in jobs:
             key = job_name(job)
-            state.ids[job].append(arrays[f"ids_{key}"])
-            state.probs[job].append(arrays[f"probs_{key}"])
+            state.add_outputs(job, arrays[f"ids_{key}"], arrays[f"probs_{key}"])
             state.seconds[job] = float(arrays[f"seconds_{key}"])
             state.timed[job] = int(arrays[f"timed_{key}"])
         return state
@@ -225,6 +230,8 @@ def run_pass(models, source, config, state, *, skip, strategy, expected, checkpo
 
     `checkpoint(state)` is called every `config.checkpoint_every` batches and before an
     unreadable image stops the pass (which raises a `DataError` naming the file when it can).
+    Speed is timed on full batches after the first (which traces); a pass of one batch times
+    a second call on it, so every job gets a measured speed.
     """
     jobs = list(models)
     resolutions = sorted({r for _, r in jobs}, reverse=True)
@@ -232,26 +239,39 @@ def run_pass(models, source, config, state, *, skip, strategy, expected, checkpo
     forwards = {job: forward_fn(m, config.kept_classes, strategy) for job, m in models.items()}
     gather = _gather_fn(strategy)
     iterator = iter(input_batches(source, config, resolutions, channels, skip, strategy))
-    bar = keras.utils.Progbar(expected or None, verbose=verbose, unit_name="image") if verbose else None
-    if bar is not None and skip:
-        bar.update(skip)
-    batches, seen = 0, skip
+    progress = Progress(expected, start=skip) if verbose else None
+    batches, seen, last = 0, skip, None
     while (batch := _next_batch(iterator, source, state, seen, checkpoint)) is not None:
         labels, index = gather(batch["label"], batch["index"])
         real = index.numpy() >= 0  # placeholders that fill the last batch are dropped
         state.add_batch(index.numpy()[real], labels.numpy()[real])
         seen += int(real.sum())
-        timed = batches > 0 and real.all()  # full batches after the first (which traces)
         for job in jobs:
             start = time.perf_counter()
             ids, probs = forwards[job](batch["images"][str(job[1])])
             ids, probs = ids.numpy()[real], probs.numpy()[real]
-            state.add_outputs(job, ids, probs, time.perf_counter() - start if timed else None)
-        batches += 1
-        if bar is not None:
-            bar.add(int(real.sum()), values=[(f"top1@{job_name(j)}", state.running_top1(j)) for j in jobs[:4]])
+            state.add_outputs(job, ids, probs, time.perf_counter() - start if batches and real.all() else None)
+        batches, last = batches + 1, (batch, len(real))
+        if progress is not None:
+            progress.update(seen, [(f"top1@{job_name(j)}", state.running_top1(j)) for j in jobs[:4]])
         if checkpoint is not None and batches % config.checkpoint_every == 0:
             checkpoint(state)
+    if last is not None:
+        _time_untimed(forwards, state, *last)
+    if progress is not None:
+        progress.close([(f"top1@{job_name(j)}", state.running_top1(j)) for j in jobs[:4]])
+
+
+def _time_untimed(forwards, state, batch, images):
+    """Times one more call on `batch` (of `images` rows, placeholders included: they are
+    computed too) for every job that no full batch timed (a pass of one batch, whose only
+    call also traced the function)."""
+    for job, forward in forwards.items():
+        if state.timed[job] == 0 and images:
+            start = time.perf_counter()
+            ids, _ = forward(batch["images"][str(job[1])])
+            ids.numpy()
+            state.add_time(job, time.perf_counter() - start, images)
 
 
 def _next_batch(iterator, source, state, seen, checkpoint):
@@ -260,7 +280,7 @@ def _next_batch(iterator, source, state, seen, checkpoint):
         return next(iterator)
     except StopIteration:
         return None
-    except tf.errors.InvalidArgumentError as e:
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
         if checkpoint is not None:
             checkpoint(state)
         bad = find_bad_image(source.files, seen) if source.files else None

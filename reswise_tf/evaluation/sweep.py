@@ -190,11 +190,11 @@ def _evaluate(loaded, source, config, stores, todo, resumed, strategy, variants,
                     checkpoint=checkpoint, verbose=verbose)
     if not chief:
         return
-    skipped = _check_complete(state, source, expected)
+    skipped = _skipped(state, source, expected)
     if skipped and verbose:
-        print(f"Skipped {skipped} unreadable image(s).")
+        print(f"Skipped {len(skipped)} unreadable image(s).")
     for job in todo:
-        meta = {"macs": int(count_macs(models[job])), "num_skipped": skipped,
+        meta = {"macs": int(count_macs(models[job])), "num_skipped": len(skipped), "skipped_index": skipped,
                 "native_resolution": loaded.native_resolution}
         stores[job[0]][0].save_table(state.table(job, config.kept_classes, meta))
     main.clear_partial()
@@ -207,13 +207,13 @@ def _expected(source, config):
     return expected
 
 
-def _check_complete(state, source, expected):
-    """Images not evaluated (skipped as unreadable); raises if any image was evaluated twice
-    or, without `skip_bad_images`, if any is missing."""
+def _skipped(state, source, expected):
+    """Dataset indices of the images not evaluated (skipped as unreadable); raises if any
+    image was evaluated twice or, without `skip_bad_images`, if any is missing."""
     index = np.concatenate(state.index) if state.index else np.zeros(0, np.int64)
     if len(np.unique(index)) != len(index):
         raise RuntimeError("An image was evaluated twice; the dataset sharding is wrong")
-    skipped = max(expected - len(index), 0) if expected else 0
+    skipped = np.setdiff1d(np.arange(expected), index).tolist() if expected else []
     if skipped and source.num_examples and not source.skip_bad_images:
-        raise RuntimeError(f"{skipped} image(s) were not evaluated; the dataset sharding is wrong")
-    return skipped
+        raise RuntimeError(f"{len(skipped)} image(s) were not evaluated; the dataset sharding is wrong")
+    return [int(i) for i in skipped]

@@ -130,4 +130,6 @@ def to_markdown(rows, title):
             line += f" {row['speedup_b1']:.2f}x | {row['speedup_b32']:.2f}x |"
         lines.append(line)
     lines += ["", f"{rows[0]['num_examples']} images. MACs counted exactly per image; FLOPs = 2 x MACs."]
+    if rows[0].get("num_skipped"):
+        lines[-1] += f" {rows[0]['num_skipped']} unreadable image(s) skipped (listed in skipped.txt)."
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ resolutions are always included as the reference.
 """
 
 import dataclasses
+import warnings
 
 from reswise_tf.evaluation.predictions import SweepCache
 from reswise_tf.selection import cascade, random_choice
@@ -74,12 +75,28 @@ def run_selection(tables, selectors=tuple(SELECTORS), *, topk=5, max_drops=(), f
         split = split_rows(len(cache), calibration_fraction=calibration_fraction, seed=split_seed,
                            labels=cache.labels if stratify else None)
         part = Part(cache, split.evaluation, "evaluation", topk, split.calibration)
+        _warn_if_small(split, cache, calibration_fraction)
     results = []
     for spec in specs:
         results += spec.run(part, chosen[spec.name])
     fits = [r.extra["fit"] for r in results if "fit" in r.extra]
     curve = cascade.curve(part, fits[-1]) if fits else []
     return SelectionReport(results=results, curve=curve, split=split, cache=cache, topk=topk)
+
+
+MIN_CALIBRATION = 100  # fewer images than this (or than classes) is too few to fit a cascade on
+
+
+def _warn_if_small(split, cache, calibration_fraction):
+    """Warns when the calibration part is too small for a trustworthy fit."""
+    n, classes = len(split.calibration), len(set(cache.labels.tolist()))
+    if n < max(MIN_CALIBRATION, classes):
+        warnings.warn(
+            f"The calibration part has {n} image(s) for {classes} classes: the cascade is fitted on too few "
+            f"images to be trusted (aim for at least {max(MIN_CALIBRATION, classes)}). Give it more with a larger "
+            f"--calibration_fraction (now {calibration_fraction}) or a sweep over more images.",
+            stacklevel=3,
+        )
 
 
 def _specs(selectors):

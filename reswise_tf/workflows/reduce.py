@@ -4,6 +4,7 @@ import json
 import os
 
 from reswise_tf.cost import latency
+from reswise_tf.data import describe_ignored
 from reswise_tf.evaluation.predictions import SweepCache
 from reswise_tf.evaluation.sweep import sweep_tables
 from reswise_tf.evaluation.variants import BN_VARIANT, bn_variant
@@ -11,6 +12,8 @@ from reswise_tf.models.rescale import rescale
 from reswise_tf.report import tables
 from reswise_tf.report.sweep import write_reports
 from reswise_tf.utils.files import atomic_write_text
+
+SKIPPED_FILE = "skipped.txt"
 
 
 def run_reduce(
@@ -43,6 +46,8 @@ def run_reduce(
         measured speed-ups (cached in `latency.json`), and `flops_drop_vs_speedup.png`.
     """
     _check_inputs(loaded, source, bn_source, bn_images)
+    if verbose and describe_ignored(source):
+        print(describe_ignored(source))
     variants = []
     if bn_images:
         channels = loaded.model.inputs[0].shape[-1]
@@ -59,7 +64,16 @@ def run_reduce(
     name = loaded.arch.name if loaded.arch else loaded.identity.get("model_path", {}).get("path", "model")
     title = title or f"{os.path.basename(str(name))} on {source.name} (native {cache.native}px)"
     write_reports(rows, output_dir, cache.native, title)
+    _write_skipped(cache, source, output_dir)
     return rows
+
+
+def _write_skipped(cache, source, output_dir):
+    """`skipped.txt`: the images left out as unreadable (`--skip_bad_images`), one per line."""
+    skipped = cache.tables[cache.native].meta.get("skipped_index", [])
+    if skipped:
+        names = [source.files[i] if i < len(source.files) else f"index {i}" for i in skipped]
+        atomic_write_text(os.path.join(output_dir, SKIPPED_FILE), "\n".join(names) + "\n")
 
 
 def _check_inputs(loaded, source, bn_source, bn_images):

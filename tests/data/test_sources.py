@@ -84,3 +84,32 @@ def test_unknown_dataset_and_split():
         data.load_source("no_such_set")
     with pytest.raises(data.DataError, match="Unknown split 'dev' of fashion_mnist. Available: test, train"):
         data.fashion_mnist_arrays("dev")
+
+
+def test_tiff_images_are_decoded_and_other_files_are_named(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "images"
+    write_image_folder(str(root), [0], per_class=1, size=(12, 10))
+    pixels = np.arange(10 * 12 * 3, dtype=np.uint8).reshape(10, 12, 3)
+    Image.fromarray(pixels).save(root / "0" / "a.tif")
+    Image.fromarray(pixels).save(root / "0" / "b.tiff")
+    (root / "0" / "notes.txt").write_text("not an image")
+    (root / "0" / "scan.raw").write_bytes(b"\0" * 8)
+    source = data.load_source(f"folder:{root}")
+    examples = _examples(source)
+    assert [os.path.basename(p) for p in source.files] == ["a.tif", "b.tiff", "img_0.png"]
+    np.testing.assert_array_equal(examples[0]["image"], pixels)
+    np.testing.assert_array_equal(examples[1]["image"], pixels)
+    assert [os.path.basename(p) for p in source.ignored_files] == ["notes.txt", "scan.raw"]
+    note = data.describe_ignored(source)
+    assert note.startswith("Note: 2 file(s) in folder:") and "0/notes.txt, 0/scan.raw" in note
+
+
+def test_a_broken_tiff_is_named(tmp_path):
+    root = tmp_path / "images"
+    write_image_folder(str(root), [0], per_class=1)
+    (root / "0" / "broken.tif").write_bytes(b"II*\0garbage")
+    assert data.find_bad_image(data.load_source(f"folder:{root}").files).endswith("broken.tif")
+    skipping = data.load_source(f"folder:{root}", skip_bad_images=True)
+    assert [int(e["index"]) for e in _examples(skipping)] == [1]

@@ -180,3 +180,18 @@ def test_variants_are_evaluated_in_the_same_pass_with_their_own_cache(tmp_path):
     sweep(loaded(model), source, _config(), out, variants=[variant], verbose=0)
     with pytest.raises(SweepMismatchError):
         sweep(loaded(model), source, _config(), out, variants=[Variant("ramped", zero_bias, {"bias": "other"})], verbose=0)
+
+
+def test_a_single_batch_run_still_measures_its_speed(tmp_path):
+    source, _, _ = _array_source(3)
+    tables = sweep(loaded(tiny_classifier(16)), source, _config((16, 8), batch_size=4), None, verbose=0)
+    for table in tables.values():
+        assert table.meta["timed_images"] == 4 and table.meta["forward_seconds"] > 0  # the padded batch
+    assert all(row["images_per_sec"] > 0 for row in tables_lib.sweep_rows(tables))
+
+
+def test_progress_line_shows_percentages(tmp_path, capsys):
+    source, _, _ = _array_source(8)
+    sweep(loaded(tiny_classifier(16)), source, _config((16, 8)), None, verbose=1)
+    out = capsys.readouterr().out
+    assert "8/10 images" not in out and "8/8 images  100.00%" in out and "top1@16 " in out and "e+00" not in out

@@ -224,3 +224,9 @@ def test_report_adds_the_bound_at_random_flops():
     (matched,) = [r for r in report.results if r.selector == "cascade" and "random's" in r.setting]
     assert "random's FLOPs" in bound.setting
     assert bound.top1 >= matched.top1 or bound.mean_macs < matched.mean_macs
+
+
+def test_a_calibration_part_too_small_for_the_fit_warns():
+    tables = synthetic_tables(n=40, num_classes=20)
+    with pytest.warns(UserWarning, match=r"calibration part has \d+ image\(s\) for \d+ classes.*--calibration_fraction"):
+        run_selection(tables, ("cascade",), max_drops=(1.0,))

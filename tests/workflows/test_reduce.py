@@ -12,7 +12,7 @@ from reswise_tf.evaluation import BN_VARIANT, SweepConfig, load_tables
 from reswise_tf.models import load_arch, recalibrate_bn, rescale
 from reswise_tf.report import tables
 from reswise_tf.workflows import run_reduce
-from tests.helpers import array_source, generated_source, loaded, tiny_classifier
+from tests.helpers import array_source, generated_source, loaded, tiny_classifier, write_image_folder
 
 
 def _loaded():
@@ -74,3 +74,17 @@ def test_registered_architecture_sweep_and_bn_reestimation(tmp_path):
     assert_table_is(load_tables(str(tmp_path))[32], arch.model(batch(source, 32, 24), training=False).numpy())
     fixed = recalibrate_bn(rescale(arch.model, 24, arch=arch.arch), batch(bn_source, 24, 40), batch_size=8)
     assert_table_is(load_tables(str(tmp_path / BN_VARIANT))[24], fixed(batch(source, 24, 24), training=False).numpy())
+
+
+def test_skipped_images_are_listed_and_counted_in_the_tables(tmp_path):
+    root = tmp_path / "images"
+    paths = write_image_folder(str(root), [0, 1], per_class=2)
+    with open(paths[1], "wb") as f:
+        f.write(b"broken")
+    source = data.load_source(f"folder:{root}", skip_bad_images=True)
+    config = SweepConfig(resolutions=[16, 8], preprocess="tf", batch_size=4)
+    out = tmp_path / "out"
+    rows = run_reduce(loaded(tiny_classifier(16, classes=2), preprocess="tf"), source, config, str(out), verbose=0)
+    assert rows[0]["num_skipped"] == 1 and rows[0]["num_examples"] == 3
+    assert (out / "skipped.txt").read_text() == paths[1] + "\n"
+    assert "1 unreadable image(s) skipped (listed in skipped.txt)" in (out / "results.md").read_text()
