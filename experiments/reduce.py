@@ -12,6 +12,7 @@ from reswise_tf import data, models
 from reswise_tf.evaluation import SweepConfig, SweepMismatchError
 from reswise_tf.models import RescaleError, registry
 from reswise_tf.runtime import distribute
+from reswise_tf.runtime.precision import PRECISIONS
 from reswise_tf.workflows import run_reduce
 
 FLAGS = flags.FLAGS
@@ -38,7 +39,9 @@ flags.DEFINE_string("bn_dataset", None, "Dataset of the BatchNorm images (TFDS n
 flags.DEFINE_string("bn_split", "train", "Split of the BatchNorm images; never the evaluated one. Default: train.")
 flags.DEFINE_bool("measure_latency", False, "Add median batch-1 and batch-32 latency and speed-up per resolution. Default: False.")
 flags.DEFINE_integer("latency_repeats", 20, "Timed forward passes per resolution and batch size. Default: 20.")
-flags.DEFINE_integer("verbose", 1, "1 shows progress bars, 0 nothing. Default: 1.")
+flags.DEFINE_enum("precision", "float32", PRECISIONS, "What the model computes in: float32, or mixed bfloat16/float16 (float32 weights and probabilities). Default: float32.")
+flags.DEFINE_bool("compare_precision", False, "With a reduced --precision, also evaluate in float32 in the same pass and report the top-1 agreement per resolution. Default: False.")
+flags.DEFINE_integer("verbose", 1, "1 shows progress, 0 nothing. Default: 1.")
 
 
 def main(argv):
@@ -68,6 +71,7 @@ def main(argv):
         batch_size=FLAGS.batch_size,
         topk=FLAGS.topk,
         num_examples=FLAGS.num_examples,
+        precision=FLAGS.precision,
     )
     bn_source = None
     if FLAGS.recalibrate_bn < 0:
@@ -77,7 +81,8 @@ def main(argv):
                                      data_dir=FLAGS.data_dir, download=FLAGS.download)
     rows = run_reduce(loaded, source, config, FLAGS.output_dir, strategy=strategy, verbose=FLAGS.verbose,
                       bn_source=bn_source, bn_images=FLAGS.recalibrate_bn,
-                      measure_latency=FLAGS.measure_latency, latency_repeats=FLAGS.latency_repeats)
+                      measure_latency=FLAGS.measure_latency, latency_repeats=FLAGS.latency_repeats,
+                      compare_precision=FLAGS.compare_precision)
     if rows is None:
         print(f"Evaluated this worker's share of the images; the chief writes {FLAGS.output_dir}.")
         return

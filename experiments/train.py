@@ -20,6 +20,7 @@ from experiments import common
 from reswise_tf import data, training
 from reswise_tf.models import registry
 from reswise_tf.runtime import distribute
+from reswise_tf.runtime.precision import PRECISIONS
 from reswise_tf.utils.checks import check_resolution
 
 FLAGS = flags.FLAGS
@@ -101,6 +102,7 @@ flags.DEFINE_enum(
     "Random crop (zero padding resolution/8) and/or horizontal flip. Default: crop_flip.",
 )
 flags.DEFINE_integer("seed", 0, "Seed of the weights, shuffle and augmentation. Default: 0.")
+flags.DEFINE_enum("precision", "float32", PRECISIONS, "What the model computes in while training: float32, or mixed bfloat16/float16 (float32 weights; the saved model is float32). Default: float32.")
 flags.DEFINE_enum(
     "strategy", "default", distribute.STRATEGIES, "tf.distribute strategy. Default: default."
 )
@@ -160,6 +162,7 @@ def main(argv):
         num_train_examples=FLAGS.num_train_examples,
         num_validation_examples=FLAGS.num_validation_examples,
         bn_momentum=FLAGS.bn_momentum,
+        precision=FLAGS.precision,
         strategy=strategy,
         work_dir=FLAGS.work_dir,
         optimizer=FLAGS.optimizer,

@@ -20,7 +20,7 @@ def median_latency(model, batch_size, *, repeats=20, warmup=3, seed=0, clock=tim
     check_positive_int(batch_size, "batch_size")
     check_positive_int(repeats, "repeats")
     shape = (batch_size, *model.inputs[0].shape[1:])
-    x = tf.constant(np.random.default_rng(seed).uniform(-1, 1, shape).astype("float32"))
+    x = tf.cast(np.random.default_rng(seed).uniform(-1, 1, shape).astype("float32"), model.inputs[0].dtype)
     forward = tf.function(lambda images: model(images, training=False))
     for _ in range(warmup):
         forward(x).numpy()

@@ -95,9 +95,10 @@ def prepare(image, resolution, *, mode, crop_pct=0.875, direct=False, channels=3
     return normalize(image, mode)
 
 
-def multi_resolution_fn(resolutions, *, mode, crop_pct=0.875, direct=False, channels=3):
+def multi_resolution_fn(resolutions, *, mode, crop_pct=0.875, direct=False, channels=3, dtype="float32"):
     """Returns `fn(example) -> example` that replaces `example['image']` with one prepared
-    tensor per resolution under `example['images'][str(resolution)]`."""
+    tensor per resolution under `example['images'][str(resolution)]`, cast to `dtype` (a
+    reduced-precision sweep casts early: half the bytes through the rest of the pipeline)."""
     check_preprocess(mode)
     check_crop_pct(crop_pct)
 
@@ -105,7 +106,7 @@ def multi_resolution_fn(resolutions, *, mode, crop_pct=0.875, direct=False, chan
         image = tf.cast(to_channels(example["image"], channels), tf.float32)  # once, not per resolution
         out = {k: v for k, v in example.items() if k != "image"}
         out["images"] = {
-            str(r): prepare(image, r, mode=mode, crop_pct=crop_pct, direct=direct, channels=channels)
+            str(r): tf.cast(prepare(image, r, mode=mode, crop_pct=crop_pct, direct=direct, channels=channels), dtype)
             for r in resolutions
         }
         return out

@@ -4,10 +4,11 @@ cache (in a directory or in memory), distributed over any `tf.distribute` strate
 from reswise_tf.evaluation.predictions import PredictionTable, SweepCache, load_tables, table_path
 from reswise_tf.evaluation.store import DirectoryStore, MemoryStore, SweepMismatchError
 from reswise_tf.evaluation.sweep import SweepConfig, Variant, sweep, sweep_tables
-from reswise_tf.evaluation.variants import BN_VARIANT, bn_variant
+from reswise_tf.evaluation.variants import BN_VARIANT, FLOAT32_VARIANT, bn_variant, float32_variant
 
 __all__ = [
     "BN_VARIANT",
+    "FLOAT32_VARIANT",
     "DirectoryStore",
     "MemoryStore",
     "PredictionTable",
@@ -16,6 +17,7 @@ __all__ = [
     "SweepMismatchError",
     "Variant",
     "bn_variant",
+    "float32_variant",
     "load_tables",
     "sweep",
     "sweep_tables",

@@ -131,10 +131,10 @@ def _concat(chunks, dtype, k=None):
 def top_predictions(model, images, kept_classes):
     """(int32 class ids, float32 probabilities) of the `kept_classes` most probable classes of
     each image, by decreasing probability (a softmax is applied to models that end in logits)."""
-    outputs = model(images, training=False)
+    outputs = tf.cast(model(tf.cast(images, model.inputs[0].dtype), training=False), tf.float32)
     if not outputs_probabilities(model):
         outputs = tf.nn.softmax(outputs, axis=-1)
-    probs, ids = tf.math.top_k(tf.cast(outputs, tf.float32), k=min(kept_classes, outputs.shape[-1]))
+    probs, ids = tf.math.top_k(outputs, k=min(kept_classes, outputs.shape[-1]))
     return tf.cast(ids, tf.int32), probs
 
 
@@ -213,18 +213,19 @@ def distribute_batches(ds, fn, batch_size, strategy):
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
-def input_batches(source, config, resolutions, channels, skip, strategy):
+def input_batches(source, config, resolutions, channels, skip, strategy, dtype="float32"):
     """The distributed batches of the pass: the first `config.num_examples` images of `source`
-    from image `skip` on, each prepared at every one of `resolutions`."""
+    from image `skip` on, each prepared at every one of `resolutions` and cast to `dtype`."""
     ds = source.dataset
     if config.num_examples is not None:
         ds = ds.take(config.num_examples)
     fn = multi_resolution_fn(resolutions, mode=config.preprocess, crop_pct=config.crop_pct,
-                             direct=source.small_images, channels=channels)
+                             direct=source.small_images, channels=channels, dtype=dtype)
     return distribute_batches(ds.skip(skip), fn, config.batch_size, strategy)
 
 
-def run_pass(models, source, config, state, *, skip, strategy, expected, checkpoint=None, verbose=1):
+def run_pass(models, source, config, state, *, skip, strategy, expected, checkpoint=None, verbose=1,
+             input_dtype="float32"):
     """Evaluates every job of `models` ({job: model}) on the images after the first `skip`
     (those already in `state` on the chief); adds the results to `state`.
 
@@ -238,7 +239,7 @@ def run_pass(models, source, config, state, *, skip, strategy, expected, checkpo
     channels = next(iter(models.values())).inputs[0].shape[-1]
     forwards = {job: forward_fn(m, config.kept_classes, strategy) for job, m in models.items()}
     gather = _gather_fn(strategy)
-    iterator = iter(input_batches(source, config, resolutions, channels, skip, strategy))
+    iterator = iter(input_batches(source, config, resolutions, channels, skip, strategy, input_dtype))
     progress = Progress(expected, start=skip) if verbose else None
     batches, seen, last = 0, skip, None
     while (batch := _next_batch(iterator, source, state, seen, checkpoint)) is not None:

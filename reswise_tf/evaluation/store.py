@@ -19,8 +19,10 @@ from reswise_tf.utils.files import atomic_save_npz, atomic_write_text
 
 _FINGERPRINT = "sweep.json"
 _PARTIAL = "partial.npz"
-# Names a fingerprint key had before; old caches are compared under today's name.
+# Names a fingerprint key had before, and settings it did not record yet (their value then):
+# old caches are compared as today's fingerprint would describe them.
 _RENAMED_KEYS = {"cache_k": "kept_classes"}
+_CONFIG_DEFAULTS = {"precision": "float32"}
 
 
 class SweepMismatchError(ValueError):
@@ -45,6 +47,11 @@ class DirectoryStore:
             return
         with open(self._file(_FINGERPRINT)) as f:
             previous = _renamed(json.load(f))
+        if isinstance(previous.get("config"), dict):
+            config = {**_CONFIG_DEFAULTS, **previous["config"]}
+            if "native_resolution" in config:  # kept in the config before 0.2
+                previous.setdefault("native_resolution", config.pop("native_resolution"))
+            previous["config"] = config
         if previous != json.loads(json.dumps(fingerprint)):
             raise SweepMismatchError(
                 f"`output_dir` {self.path!r} holds predictions of another sweep "

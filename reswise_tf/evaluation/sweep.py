@@ -19,8 +19,10 @@ from reswise_tf.cost.flops import count_macs
 from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess
 from reswise_tf.evaluation import engine
 from reswise_tf.evaluation.store import DirectoryStore, MemoryStore, SweepMismatchError
+from reswise_tf.models.precision import with_precision
 from reswise_tf.models.rescale import rescale
 from reswise_tf.runtime import distribute
+from reswise_tf.runtime.precision import check_precision, note_if_slow
 from reswise_tf.utils.checks import check_positive_int
 
 __all__ = ["DEFAULT_KEPT_CLASSES", "SweepConfig", "SweepMismatchError", "Variant", "sweep", "sweep_tables"]
@@ -41,6 +43,8 @@ class SweepConfig:
       kept_classes: classes kept per image in the cache (at least `topk`).
       num_examples: evaluate only the first N examples (None: all).
       checkpoint_every: save progress every this many batches.
+      precision: what the models compute in, `runtime.precision.PRECISIONS` (mixed precision:
+        float32 variables, float32 softmax and probabilities).
     """
 
     resolutions: list
@@ -51,6 +55,7 @@ class SweepConfig:
     kept_classes: int = DEFAULT_KEPT_CLASSES
     num_examples: int | None = None
     checkpoint_every: int = 20
+    precision: str = "float32"
 
     def __post_init__(self):
         if not self.resolutions:
@@ -66,6 +71,7 @@ class SweepConfig:
         for name in ("batch_size", "topk", "kept_classes", "checkpoint_every"):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.num_examples, "num_examples", allow_none=True)
+        check_precision(self.precision)
         self.kept_classes = max(self.kept_classes, self.topk)
 
     def with_native(self, native_resolution):
@@ -79,6 +85,7 @@ class SweepConfig:
             "crop_pct": self.crop_pct,
             "kept_classes": self.kept_classes,
             "num_examples": self.num_examples,
+            "precision": self.precision,
         }
 
 
@@ -88,13 +95,16 @@ class Variant:
 
     Attributes:
       name: sub-folder of `output_dir` that holds its cache and reports (e.g. `bn_recalibrated`).
-      transform: `fn(model_at_r, r) -> model`, e.g. BatchNorm re-estimation at r.
+      transform: `fn(model_at_r, r) -> model` on the float32 rescaled model, e.g. BatchNorm
+        re-estimation at r.
       description: JSON-serialisable facts that change its results (stored and compared on resume).
+      precision: what it computes in; None: the sweep's precision.
     """
 
     name: str
     transform: object
     description: dict
+    precision: str | None = None
 
 
 def sweep(loaded, source, config, output_dir=None, *, strategy=None, verbose=1, variants=()):
@@ -176,18 +186,23 @@ def _evaluate(loaded, source, config, stores, todo, resumed, strategy, variants,
     """Builds every job's model (before anything is written), runs the pass, saves the tables."""
     if verbose:
         print(f"Evaluating: {', '.join(engine.job_name(job) for job in todo)}")
-    transforms = {v.name: v.transform for v in variants}
+    plain = Variant("", lambda m, r: m, {})
+    by_name = {"": plain, **{v.name: v for v in variants}}
+    precision = {name: v.precision or config.precision for name, v in by_name.items()}
+    note_if_slow(config.precision)
     with strategy.scope():
         base = {r: rescale(loaded.model, r, arch=loaded.arch) for r in sorted({r for _, r in todo}, reverse=True)}
-        models = {(name, r): transforms[name](base[r], r) if name else base[r] for name, r in todo}
+        models = {(name, r): with_precision(by_name[name].transform(base[r], r), precision[name]) for name, r in todo}
     if chief:
         for s, fp in stores.values():
             s.record_fingerprint(fp)
     main, (state, skip) = stores[""][0], resumed
     expected = _expected(source, config)
     checkpoint = (lambda st: main.save_partial(st.to_arrays()) if st.count else None) if chief else None
+    # Inputs are cast in the pipeline to what every job computes in (float32 if any job does).
+    input_dtype = "float32" if "float32" in {precision[name] for name, _ in todo} else config.precision
     engine.run_pass(models, source, config, state, skip=skip, strategy=strategy, expected=expected,
-                    checkpoint=checkpoint, verbose=verbose)
+                    checkpoint=checkpoint, verbose=verbose, input_dtype=input_dtype)
     if not chief:
         return
     skipped = _skipped(state, source, expected)
@@ -195,7 +210,7 @@ def _evaluate(loaded, source, config, stores, todo, resumed, strategy, variants,
         print(f"Skipped {len(skipped)} unreadable image(s).")
     for job in todo:
         meta = {"macs": int(count_macs(models[job])), "num_skipped": len(skipped), "skipped_index": skipped,
-                "native_resolution": loaded.native_resolution}
+                "native_resolution": loaded.native_resolution, "precision": precision[job[0]]}
         stores[job[0]][0].save_table(state.table(job, config.kept_classes, meta))
     main.clear_partial()
 

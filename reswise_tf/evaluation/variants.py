@@ -8,6 +8,14 @@ from reswise_tf.evaluation.sweep import Variant
 from reswise_tf.models.batchnorm import recalibrate_bn
 
 BN_VARIANT = "bn_recalibrated"
+FLOAT32_VARIANT = "float32_reference"
+
+
+def float32_variant():
+    """The model itself in float32, evaluated beside a reduced-precision sweep in the same pass
+    (its cache in `float32_reference/`), to measure how often the precision changes a
+    prediction."""
+    return Variant(FLOAT32_VARIANT, lambda model, resolution: model, {"precision": "float32"}, precision="float32")
 
 
 def bn_variant(bn_source, num_images, config, channels, *, small):

@@ -10,6 +10,8 @@ top-K columns is the one actually measured: `SweepCache.effective_topk` (a 2-cla
 import csv
 import io
 
+import numpy as np
+
 from reswise_tf.evaluation.predictions import SweepCache
 from reswise_tf.utils.formatting import signed
 
@@ -21,12 +23,15 @@ def as_cache(tables):
     return tables if isinstance(tables, SweepCache) else SweepCache(tables)
 
 
-def sweep_rows(tables, topk=5, bn_tables=None):
+def sweep_rows(tables, topk=5, bn_tables=None, reference_tables=None):
     """One row (dict) per resolution, highest first, from a `SweepCache` (or its tables).
 
     The native row is the cache's native resolution. With `bn_tables` (the same sweep with
     BatchNorm re-estimated), adds `top1_bn`, `topK_bn` and their drops, measured against the
-    *original* model's native accuracy.
+    *original* model's native accuracy. With `reference_tables` (the same model in float32, for
+    a reduced-precision sweep), adds `top1_float32`, `top1_agreement_pct` (share of images with
+    the same top-1 class as in float32) and `top1_vs_float32` (points, this precision minus
+    float32).
     """
     cache = as_cache(tables)
     k = cache.effective_topk(topk)
@@ -48,7 +53,10 @@ def sweep_rows(tables, topk=5, bn_tables=None):
             "num_examples": len(t),
             "num_skipped": t.meta.get("num_skipped", 0),
             "images_per_sec": round(timed / seconds, 2) if seconds else float("nan"),
+            "precision": t.meta.get("precision", "float32"),
         }
+        if reference_tables is not None:
+            row.update(agreement(t, as_cache(reference_tables).tables[r]))
         if bn_tables is not None:
             b = as_cache(bn_tables).tables[r]
             row.update({
@@ -59,6 +67,16 @@ def sweep_rows(tables, topk=5, bn_tables=None):
             })
         rows.append(row)
     return rows
+
+
+def agreement(table, reference):
+    """How a reduced-precision table agrees with the float32 one of the same images."""
+    same = float(np.mean(table.top_ids[:, 0] == reference.top_ids[:, 0])) if len(table) else float("nan")
+    return {
+        "top1_float32": round(reference.accuracy(1), 4),
+        "top1_agreement_pct": round(100.0 * same, 4),
+        "top1_vs_float32": round(table.accuracy(1) - reference.accuracy(1), 4),
+    }
 
 
 def topk_of(rows):
@@ -107,7 +125,7 @@ def to_markdown(rows, title):
     (-29.26 means 29.26% fewer FLOPs; -2.70 means 2.70 points less accuracy).
     """
     k = topk_of(rows)
-    bn, latency = "top1_bn" in rows[0], "speedup_b1" in rows[0]
+    bn, latency, agree = "top1_bn" in rows[0], "speedup_b1" in rows[0], "top1_agreement_pct" in rows[0]
     header = (
         f"| Resolution | FLOPs Drop (%) | Top-1 Accuracy (%) | Top-1 Accuracy Drop (%) "
         f"| Top-{k} Accuracy (%) | Top-{k} Accuracy Drop (%) | Images/s |"
@@ -116,6 +134,8 @@ def to_markdown(rows, title):
         header += f" Top-1 Drop, BN re-estimated | Top-{k} Drop, BN re-estimated |"
     if latency:
         header += " Speed-up, batch 1 | Speed-up, batch 32 |"
+    if agree:
+        header += " Top-1 same as float32 (%) | Top-1 vs float32 (points) |"
     lines = [f"### {title}", "", header, "|" + "---:|" * header.count(" |")]
     for row in rows:
         r = row["resolution"]
@@ -128,8 +148,12 @@ def to_markdown(rows, title):
             line += f" {signed(-row['top1_bn_drop'])} | {signed(-row[f'top{k}_bn_drop'])} |"
         if latency:
             line += f" {row['speedup_b1']:.2f}x | {row['speedup_b32']:.2f}x |"
+        if agree:
+            line += f" {row['top1_agreement_pct']:.2f} | {signed(row['top1_vs_float32'])} |"
         lines.append(line)
-    lines += ["", f"{rows[0]['num_examples']} images. MACs counted exactly per image; FLOPs = 2 x MACs."]
+    precision = rows[0].get("precision", "float32")
+    computed = f" Computed in {precision} (mixed precision: float32 weights and probabilities)." if precision != "float32" else ""
+    lines += ["", f"{rows[0]['num_examples']} images. MACs counted exactly per image; FLOPs = 2 x MACs.{computed}"]
     if rows[0].get("num_skipped"):
         lines[-1] += f" {rows[0]['num_skipped']} unreadable image(s) skipped (listed in skipped.txt)."
     return "\n".join(lines) + "\n"

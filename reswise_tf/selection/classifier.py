@@ -25,8 +25,10 @@ from reswise_tf.evaluation.engine import top_predictions
 from reswise_tf.evaluation.sweep import DEFAULT_KEPT_CLASSES
 from reswise_tf.models.inspect import input_resolution
 from reswise_tf.models.loading import load_model_file
+from reswise_tf.models.precision import with_precision
 from reswise_tf.models.rescale import rescale
 from reswise_tf.runtime.logs import expect_one_trace_per_model
+from reswise_tf.runtime.precision import note_if_slow
 from reswise_tf.selection.cascade_config import CascadeConfig
 from reswise_tf.utils.files import atomic_write_text
 
@@ -65,9 +67,11 @@ class CascadeClassifier(tf.Module):
       config: a `CascadeConfig` (e.g. from `selection.fit_cascade` or `cascade_fits.json`).
       kept_classes: classes kept per image in the output; default `config.kept_classes`, else
         the sweep's (`DEFAULT_KEPT_CLASSES`). The calibrated confidences renormalise over these.
+      precision: what the stages compute in (`runtime.precision.PRECISIONS`); fit the config on
+        a sweep of the same precision.
     """
 
-    def __init__(self, models, config, *, kept_classes=None, name="cascade_classifier"):
+    def __init__(self, models, config, *, kept_classes=None, precision="float32", name="cascade_classifier"):
         super().__init__(name=name)
         if not isinstance(config, CascadeConfig):
             raise ValueError(f"`config` should be a CascadeConfig. Received config={config!r}")
@@ -90,6 +94,9 @@ class CascadeClassifier(tf.Module):
                     f"The model of stage {r} takes {input_resolution(model)}px inputs, not {r}px"
                 )
         self.config = config
+        self.precision = precision
+        note_if_slow(precision)
+        models = [with_precision(m, precision) for m in models]
         self.stage_models = models
         classes = models[-1].outputs[0].shape[-1]
         self.kept_classes = min(kept_classes or config.kept_classes or DEFAULT_KEPT_CLASSES, classes)
@@ -103,11 +110,11 @@ class CascadeClassifier(tf.Module):
         self._forwards = [self._forward_fn(m, r) for m, r in zip(models, config.stages)]
 
     @classmethod
-    def from_model(cls, model, config, *, arch=None, kept_classes=None):
+    def from_model(cls, model, config, *, arch=None, kept_classes=None, precision="float32"):
         """Builds every stage from one trained `model` with `rescale` (weights shared)."""
         native = input_resolution(model)
         models = [model if r == native else rescale(model, r, arch=arch) for r in config.stages]
-        return cls(models, config, kept_classes=kept_classes)
+        return cls(models, config, kept_classes=kept_classes, precision=precision)
 
     @property
     def stages(self):
@@ -181,7 +188,7 @@ class CascadeClassifier(tf.Module):
         os.makedirs(directory, exist_ok=True)
         for r, model in zip(self.stages, self.stage_models):
             model.save(os.path.join(directory, f"stage_{r}.keras"))
-        doc = {"config": self.config.to_dict(), "kept_classes": self.kept_classes}
+        doc = {"config": self.config.to_dict(), "kept_classes": self.kept_classes, "precision": self.precision}
         atomic_write_text(os.path.join(directory, CONFIG_FILE), json.dumps(doc, indent=2))
 
     @classmethod
@@ -196,7 +203,8 @@ class CascadeClassifier(tf.Module):
         models = [
             load_model_file(os.path.join(directory, f"stage_{r}.keras")) for r in config.stages
         ]
-        return cls(models, config, kept_classes=doc.get("kept_classes", doc.get("top_k")))
+        return cls(models, config, kept_classes=doc.get("kept_classes", doc.get("top_k")),
+                   precision=doc.get("precision", "float32"))
 
 
 def _slice(images, start, stop):

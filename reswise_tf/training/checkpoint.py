@@ -15,6 +15,7 @@ import os
 
 import keras
 
+from reswise_tf.models.precision import with_precision
 from reswise_tf.utils.files import atomic_path, atomic_write_text
 
 LOG_NAME = "log.csv"
@@ -33,9 +34,12 @@ def default_work_dir(output):
 
 
 def save_model(model, path):
-    """Saves `model` without optimizer or compile state (a clone), atomically."""
-    clean = keras.models.clone_model(model)
-    clean.set_weights(model.get_weights())
+    """Saves `model` without optimizer or compile state (a clone), in float32 layers (a model
+    trained in mixed precision is saved as a plain float32 model, the same weights), atomically."""
+    clean = with_precision(model, "float32")
+    if clean is model:
+        clean = keras.models.clone_model(model)
+        clean.set_weights(model.get_weights())
     with atomic_path(path) as tmp:
         clean.save(tmp)
 

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from reswise_tf.models.inspect import all_layers
+from reswise_tf.models.precision import precision_scope
 from reswise_tf.models.registry import get_arch
 from reswise_tf.training.loop import train
 from reswise_tf.training.pipeline import train_pipeline
@@ -14,7 +15,7 @@ from reswise_tf.utils.checks import check_positive_int, check_resolution
 DEFAULT_BN_MOMENTUM = 0.9
 
 
-def build_for_training(arch, resolution, classes, channels=3, *, bn_momentum=DEFAULT_BN_MOMENTUM):
+def build_for_training(arch, resolution, classes, channels=3, *, bn_momentum=DEFAULT_BN_MOMENTUM, precision="float32"):
     """The registered architecture `arch` with random weights, `resolution` px input and a
     softmax over `classes` (build it under `strategy.scope()` to train distributed).
 
@@ -23,9 +24,12 @@ def build_for_training(arch, resolution, classes, channels=3, *, bn_momentum=DEF
     short training those moving averages are still mostly their initial values, and the model
     evaluates far below its training accuracy. 0.9 (PyTorch's default, 0.1 there) settles in
     ~50 steps. `None` keeps the architecture's values. Inference does not use the momentum.
+    `precision` is what the model computes in (mixed precision: float32 variables; Keras scales
+    the float16 loss).
     """
     spec = get_arch(arch)
-    model = spec.build(resolution, classes=classes, channels=channels)
+    with precision_scope(precision):
+        model = spec.build(resolution, classes=classes, channels=channels)
     if bn_momentum is not None:
         if not 0 <= bn_momentum < 1:
             raise ValueError(f"`bn_momentum` should be in [0, 1). Received bn_momentum={bn_momentum!r}")
@@ -49,6 +53,7 @@ def train_arch(
     num_train_examples=None,
     num_validation_examples=None,
     bn_momentum=DEFAULT_BN_MOMENTUM,
+    precision="float32",
     strategy=None,
     **train_kwargs,
 ):
@@ -75,7 +80,7 @@ def train_arch(
         val_ds = train_pipeline(val_source, training=False, num_examples=num_validation_examples, **pipeline)
     keras.utils.set_random_seed(seed)
     with strategy.scope():
-        model = build_for_training(spec, resolution, classes, bn_momentum=bn_momentum)
+        model = build_for_training(spec, resolution, classes, bn_momentum=bn_momentum, precision=precision)
     n_train = train_source.num_examples
     if num_train_examples is not None:
         n_train = min(n_train, num_train_examples) if n_train else num_train_examples
@@ -94,6 +99,7 @@ def train_arch(
         "preprocess": spec.preprocess,
         "bn_momentum": bn_momentum,
         "replicas": strategy.num_replicas_in_sync,
+        **({"precision": precision} if precision != "float32" else {}),
     }
     return train(model, train_ds, val_ds, epochs=epochs, output=output, strategy=strategy, config=config,
                  **train_kwargs)

@@ -49,7 +49,7 @@ class Evaluation:
 
 
 def evaluate(model, data, resolutions, *, preprocess="none", crop_pct=0.875, topk=5, batch_size=32,
-             output_dir=None, arch=None, native_resolution=None, num_examples=None, verbose=0):
+             output_dir=None, arch=None, native_resolution=None, num_examples=None, precision="float32", verbose=0):
     """Evaluates a trained Keras classifier at every one of `resolutions` (its native size is
     added), weights unchanged, on in-memory data, in one pass.
 
@@ -68,13 +68,15 @@ def evaluate(model, data, resolutions, *, preprocess="none", crop_pct=0.875, top
       arch: optional registered architecture name, to rebuild with its own builder.
       native_resolution: the size the model was trained at (default: its input size).
       num_examples: evaluate only the first N examples.
-      verbose: 1 shows a progress bar.
+      precision: what the model computes in: "float32", "bfloat16" or "float16" (mixed
+        precision: float32 weights and probabilities).
+      verbose: 1 shows a progress line.
     """
     loaded = LoadedModel.from_model(model, arch=arch, native_resolution=native_resolution,
                                     preprocess=preprocess, crop_pct=crop_pct)
     source = from_memory(data, num_classes=model.outputs[0].shape[-1], name=_data_name(data))
     config = SweepConfig(resolutions=list(resolutions), preprocess=preprocess, crop_pct=crop_pct,
-                         batch_size=batch_size, topk=topk, num_examples=num_examples)
+                         batch_size=batch_size, topk=topk, num_examples=num_examples, precision=precision)
     cache = SweepCache(sweep(loaded, source, config, output_dir, verbose=verbose))
     rows = tables.sweep_rows(cache, topk)
     title = f"{model.name} (native {cache.native}px)"

@@ -7,7 +7,8 @@ from reswise_tf.cost import latency
 from reswise_tf.data import describe_ignored
 from reswise_tf.evaluation.predictions import SweepCache
 from reswise_tf.evaluation.sweep import sweep_tables
-from reswise_tf.evaluation.variants import BN_VARIANT, bn_variant
+from reswise_tf.evaluation.variants import BN_VARIANT, FLOAT32_VARIANT, bn_variant, float32_variant
+from reswise_tf.models.precision import with_precision
 from reswise_tf.models.rescale import rescale
 from reswise_tf.report import tables
 from reswise_tf.report.sweep import write_reports
@@ -29,6 +30,7 @@ def run_reduce(
     bn_images=0,
     measure_latency=False,
     latency_repeats=20,
+    compare_precision=False,
 ):
     """Sweeps `loaded.model` over `config.resolutions` on `source` and writes the reports.
 
@@ -44,6 +46,8 @@ def run_reduce(
         `output_dir/bn_recalibrated/` and results.csv gains `*_bn` columns.
       measure_latency: adds median batch-1 and batch-32 latency per resolution and the
         measured speed-ups (cached in `latency.json`), and `flops_drop_vs_speedup.png`.
+      compare_precision: with a reduced `config.precision`, also evaluates the model in float32
+        in the same pass (cache in `float32_reference/`) and adds the agreement columns.
     """
     _check_inputs(loaded, source, bn_source, bn_images)
     if verbose and describe_ignored(source):
@@ -52,13 +56,18 @@ def run_reduce(
     if bn_images:
         channels = loaded.model.inputs[0].shape[-1]
         variants.append(bn_variant(bn_source, bn_images, config, channels, small=source.small_images))
+    if compare_precision:
+        if config.precision == "float32":
+            raise ValueError("`compare_precision` compares a reduced precision with float32: pass --precision too")
+        variants.append(float32_variant())
     found = sweep_tables(loaded, source, config, output_dir, strategy=strategy, verbose=verbose, variants=variants)
     if found is None:  # not the chief
         return None
     cache = SweepCache(found[""])
-    rows = tables.sweep_rows(cache, config.topk, bn_tables=found.get(BN_VARIANT))
+    rows = tables.sweep_rows(cache, config.topk, bn_tables=found.get(BN_VARIANT),
+                             reference_tables=found.get(FLOAT32_VARIANT))
     if measure_latency:
-        measured = _latency(loaded, cache.resolutions, output_dir, latency_repeats)
+        measured = _latency(loaded, cache.resolutions, output_dir, latency_repeats, config.precision)
         for row in rows:
             row.update(measured[row["resolution"]])
     name = loaded.arch.name if loaded.arch else loaded.identity.get("model_path", {}).get("path", "model")
@@ -89,14 +98,14 @@ def _check_inputs(loaded, source, bn_source, bn_images):
         )
 
 
-def _latency(loaded, resolutions, output_dir, repeats):
+def _latency(loaded, resolutions, output_dir, repeats, precision):
     path = os.path.join(output_dir, "latency.json")
     cached = {}
     if os.path.exists(path):
         with open(path) as f:
             cached = {int(r): v for r, v in json.load(f).items()}
     if any(r not in cached for r in resolutions):
-        models = {r: rescale(loaded.model, r, arch=loaded.arch) for r in resolutions}
+        models = {r: with_precision(rescale(loaded.model, r, arch=loaded.arch), precision) for r in resolutions}
         cached = latency.latency_columns(models, loaded.native_resolution, repeats=repeats)
         atomic_write_text(path, json.dumps(cached, indent=2))
     return cached
