@@ -41,7 +41,7 @@ from reswise_tf.evaluation.engine import pipeline_options
 from reswise_tf.models import LoadedModel, registry, rescale
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("arch", "mobilenet_v2", f"Architecture with random weights: {', '.join(sorted(registry.ARCHITECTURES))}. Default: mobilenet_v2.")
+flags.DEFINE_string("arch", "mobilenet_v2", "Architecture with random weights: any registered name. Default: mobilenet_v2.")
 flags.DEFINE_integer("num_images", 256, "JPEGs generated and evaluated. Default: 256.")
 flags.DEFINE_string("resolutions", "224,210,196,182,168,154,140", "Comma-separated resolutions. Default: 224,210,196,182,168,154,140.")
 flags.DEFINE_integer("batch_size", 32, "Batch size of every measurement. Default: 32.")

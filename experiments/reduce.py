@@ -16,7 +16,7 @@ from reswise_tf.runtime.precision import PRECISIONS
 from reswise_tf.workflows import run_reduce
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("arch", None, f"Registered architecture: {', '.join(sorted(registry.ARCHITECTURES))}. Default: None.")
+flags.DEFINE_string("arch", None, "Registered architecture: a keras.applications constructor in lower case (resnet50, mobilenetv2, efficientnetb0, convnexttiny, ...; `python -m experiments.flops --arch=all` lists them) or resnet18_small. Default: None.")
 flags.DEFINE_string("weights", "imagenet", "With --arch: imagenet, none, or a checkpoint (.keras, .h5, .weights.h5). Default: imagenet.")
 flags.DEFINE_string("model_path", None, "Any Keras classifier file (.keras or .h5) instead of --arch. Default: None.")
 flags.DEFINE_integer("native_resolution", None, "Resolution the model was trained at. Default: the model's input size.")
@@ -39,6 +39,7 @@ flags.DEFINE_string("bn_dataset", None, "Dataset of the BatchNorm images (TFDS n
 flags.DEFINE_string("bn_split", "train", "Split of the BatchNorm images; never the evaluated one. Default: train.")
 flags.DEFINE_bool("measure_latency", False, "Add median batch-1 and batch-32 latency and speed-up per resolution. Default: False.")
 flags.DEFINE_integer("latency_repeats", 20, "Timed forward passes per resolution and batch size. Default: 20.")
+flags.DEFINE_enum("head", None, ["adaptive_pool"], "adaptive_pool: a classifier on a flattened feature map (VGG) runs at other sizes with that map average-pooled to its trained grid (torchvision's AdaptiveAvgPool2d); the tables say so. Default: None (such a model is refused at other sizes).")
 flags.DEFINE_enum("precision", "float32", PRECISIONS, "What the model computes in: float32, or mixed bfloat16/float16 (float32 weights and probabilities). Default: float32.")
 flags.DEFINE_bool("compare_precision", False, "With a reduced --precision, also evaluate in float32 in the same pass and report the top-1 agreement per resolution. Default: False.")
 flags.DEFINE_integer("verbose", 1, "1 shows progress, 0 nothing. Default: 1.")
@@ -72,6 +73,7 @@ def main(argv):
         topk=FLAGS.topk,
         num_examples=FLAGS.num_examples,
         precision=FLAGS.precision,
+        head=FLAGS.head,
     )
     bn_source = None
     if FLAGS.recalibrate_bn < 0:

@@ -27,7 +27,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "arch",
     None,
-    f"Registered architecture: {', '.join(sorted(registry.ARCHITECTURES))}. Default: None.",
+    "Registered architecture: a keras.applications constructor in lower case (mobilenetv2, nasnetmobile, ...) or resnet18_small. Default: None.",
 )
 flags.DEFINE_string(
     "dataset",

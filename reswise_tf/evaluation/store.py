@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from reswise_tf.evaluation.predictions import PredictionTable, table_path
+from reswise_tf.models.registry import ALIASES
 from reswise_tf.utils.files import atomic_save_npz, atomic_write_text
 
 _FINGERPRINT = "sweep.json"
@@ -124,6 +125,8 @@ class MemoryStore:
 
 
 def _renamed(fingerprint):
+    """An earlier fingerprint in today's names (keys renamed, architecture aliases resolved)."""
     if isinstance(fingerprint, dict):
-        return {_RENAMED_KEYS.get(k, k): _renamed(v) for k, v in fingerprint.items()}
+        return {_RENAMED_KEYS.get(k, k): ALIASES.get(v, v) if k == "arch" and isinstance(v, str) else _renamed(v)
+                for k, v in fingerprint.items()}
     return fingerprint

@@ -20,10 +20,10 @@ from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess
 from reswise_tf.evaluation import engine
 from reswise_tf.evaluation.store import DirectoryStore, MemoryStore, SweepMismatchError
 from reswise_tf.models.precision import with_precision
-from reswise_tf.models.rescale import rescale
+from reswise_tf.models.rescale import HEADS, rescale
 from reswise_tf.runtime import distribute
 from reswise_tf.runtime.precision import check_precision, note_if_slow
-from reswise_tf.utils.checks import check_positive_int
+from reswise_tf.utils.checks import check_choice, check_positive_int
 
 __all__ = ["DEFAULT_KEPT_CLASSES", "SweepConfig", "SweepMismatchError", "Variant", "sweep", "sweep_tables"]
 
@@ -45,6 +45,8 @@ class SweepConfig:
       checkpoint_every: save progress every this many batches.
       precision: what the models compute in, `runtime.precision.PRECISIONS` (mixed precision:
         float32 variables, float32 softmax and probabilities).
+      head: None, or "adaptive_pool" to run a classifier on a flattened feature map (VGG) at
+        other sizes (see `models.rescale`).
     """
 
     resolutions: list
@@ -56,6 +58,7 @@ class SweepConfig:
     num_examples: int | None = None
     checkpoint_every: int = 20
     precision: str = "float32"
+    head: str | None = None
 
     def __post_init__(self):
         if not self.resolutions:
@@ -72,6 +75,7 @@ class SweepConfig:
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.num_examples, "num_examples", allow_none=True)
         check_precision(self.precision)
+        check_choice(self.head, HEADS, "head")
         self.kept_classes = max(self.kept_classes, self.topk)
 
     def with_native(self, native_resolution):
@@ -86,6 +90,7 @@ class SweepConfig:
             "kept_classes": self.kept_classes,
             "num_examples": self.num_examples,
             "precision": self.precision,
+            **({"head": self.head} if self.head else {}),
         }
 
 
@@ -191,7 +196,8 @@ def _evaluate(loaded, source, config, stores, todo, resumed, strategy, variants,
     precision = {name: v.precision or config.precision for name, v in by_name.items()}
     note_if_slow(config.precision)
     with strategy.scope():
-        base = {r: rescale(loaded.model, r, arch=loaded.arch) for r in sorted({r for _, r in todo}, reverse=True)}
+        base = {r: rescale(loaded.model, r, arch=loaded.arch, head=config.head)
+                for r in sorted({r for _, r in todo}, reverse=True)}
         models = {(name, r): with_precision(by_name[name].transform(base[r], r), precision[name]) for name, r in todo}
     if chief:
         for s, fp in stores.values():
@@ -210,7 +216,8 @@ def _evaluate(loaded, source, config, stores, todo, resumed, strategy, variants,
         print(f"Skipped {len(skipped)} unreadable image(s).")
     for job in todo:
         meta = {"macs": int(count_macs(models[job])), "num_skipped": len(skipped), "skipped_index": skipped,
-                "native_resolution": loaded.native_resolution, "precision": precision[job[0]]}
+                "native_resolution": loaded.native_resolution, "precision": precision[job[0]],
+                **({"head": config.head} if config.head else {})}
         stores[job[0]][0].save_table(state.table(job, config.kept_classes, meta))
     main.clear_partial()
 

@@ -30,6 +30,9 @@ class ArchSpec:
         changes its reduction cells below 19 px.
       preprocess: `preprocess_input` mode, one of `data.preprocessing.PREPROCESS_MODES`.
       crop_pct: fraction of the resized image kept by the centre crop for ImageNet-size data.
+      fixed_head: its classifier takes a flattened feature map (VGG), so other sizes need
+        `head="adaptive_pool"` (the map pooled to its trained grid).
+      aliases: other names it is registered under (the names of earlier versions).
     """
 
     name: str
@@ -38,6 +41,8 @@ class ArchSpec:
     min_resolution: int = 1
     preprocess: str = "caffe"
     crop_pct: float = 0.875
+    fixed_head: bool = False
+    aliases: tuple = ()
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -85,46 +90,102 @@ class ArchSpec:
         return keras.Model(image, model.output, name=model.name)
 
 
-ARCHITECTURES = {}
+ARCHITECTURES = {}  # name -> ArchSpec (each spec once, under its own name)
+ALIASES = {}  # alias -> name
 
 
 def register_arch(spec, *, replace=False):
-    """Adds `spec` (an `ArchSpec`) to the registry under `spec.name`; returns it.
+    """Adds `spec` (an `ArchSpec`) to the registry under `spec.name` and its aliases; returns it.
 
     A name already registered is refused unless `replace=True`.
     """
     if not isinstance(spec, ArchSpec):
         raise ValueError(f"`spec` should be an ArchSpec. Received spec={spec!r}")
-    if spec.name in ARCHITECTURES and not replace:
-        raise ValueError(f"Architecture {spec.name!r} is already registered; pass replace=True to replace it")
+    for name in (spec.name, *spec.aliases):
+        if (name in ARCHITECTURES or name in ALIASES) and not replace:
+            raise ValueError(f"Architecture {name!r} is already registered; pass replace=True to replace it")
     ARCHITECTURES[spec.name] = spec
+    ALIASES.update({alias: spec.name for alias in spec.aliases})
     return spec
 
 
 def unregister_arch(name):
     """Removes the architecture registered as `name` (e.g. one a test registered)."""
-    get_arch(name)
-    del ARCHITECTURES[name]
+    spec = get_arch(name)
+    del ARCHITECTURES[spec.name]
+    for alias in spec.aliases:
+        ALIASES.pop(alias, None)
+
+
+def arch_names():
+    """Every name an architecture can be asked for (names and aliases), sorted."""
+    return sorted([*ARCHITECTURES, *ALIASES])
 
 
 def get_arch(name):
-    """Returns the `ArchSpec` registered as `name`; the error lists the valid names."""
+    """Returns the `ArchSpec` registered as `name` (or an alias); the error lists the names."""
     if isinstance(name, ArchSpec):
         return name
     try:
-        return ARCHITECTURES[name]
+        return ARCHITECTURES[ALIASES.get(name, name)]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"Unknown architecture {name!r}. Available: {', '.join(sorted(ARCHITECTURES))}"
-        ) from None
+        raise ValueError(f"Unknown architecture {name!r}. Available: {', '.join(arch_names())}") from None
 
 
+def _keras(constructor, native=224, min_resolution=1, preprocess="caffe", crop_pct=0.875, **kw):
+    """The spec of `keras.applications.<constructor>`, registered under its name in lower case."""
+    return ArchSpec(constructor.lower(), getattr(keras.applications, constructor), native, min_resolution, preprocess,
+                    crop_pct, **kw)
+
+
+# Every keras.applications constructor. native: the `default_size` of its builder (Keras 3.15
+# source); preprocess: what its module's `preprocess_input` does ("none": the model has its own
+# Rescaling/Normalization layers); crop_pct: timm's evaluation crop for the same weights
+# (0.875 where timm's cfg keeps its default; EfficientNetV2 S/M/L are evaluated uncropped);
+# min_resolution: measured, the smallest size at which the builder builds the same weight shapes
+# (one below: a feature map reaches zero, or NASNet's reduction cells change). VGG's convolutions
+# run down to 32 px but its Flatten + Dense head only at 224 (`fixed_head`).
 for _spec in (
-    ArchSpec("resnet50", keras.applications.ResNet50, preprocess="caffe"),
-    ArchSpec("resnet101", keras.applications.ResNet101, preprocess="caffe"),
-    ArchSpec("resnet152", keras.applications.ResNet152, preprocess="caffe"),
-    ArchSpec("mobilenet_v2", keras.applications.MobileNetV2, preprocess="tf"),
-    ArchSpec("nasnet", keras.applications.NASNetMobile, min_resolution=19, preprocess="tf"),
+    _keras("ConvNeXtTiny", min_resolution=32, preprocess="none"),
+    _keras("ConvNeXtSmall", min_resolution=32, preprocess="none"),
+    _keras("ConvNeXtBase", min_resolution=32, preprocess="none"),
+    _keras("ConvNeXtLarge", min_resolution=32, preprocess="none"),
+    _keras("ConvNeXtXLarge", min_resolution=32, preprocess="none"),
+    _keras("DenseNet121", min_resolution=29, preprocess="torch"),
+    _keras("DenseNet169", min_resolution=29, preprocess="torch"),
+    _keras("DenseNet201", min_resolution=29, preprocess="torch"),
+    _keras("EfficientNetB0", preprocess="none"),
+    _keras("EfficientNetB1", 240, preprocess="none", crop_pct=0.882),
+    _keras("EfficientNetB2", 260, preprocess="none", crop_pct=0.890),
+    _keras("EfficientNetB3", 300, preprocess="none", crop_pct=0.904),
+    _keras("EfficientNetB4", 380, preprocess="none", crop_pct=0.922),
+    _keras("EfficientNetB5", 456, preprocess="none", crop_pct=0.934),
+    _keras("EfficientNetB6", 528, preprocess="none", crop_pct=0.942),
+    _keras("EfficientNetB7", 600, preprocess="none", crop_pct=0.949),
+    _keras("EfficientNetV2B0", preprocess="none"),
+    _keras("EfficientNetV2B1", 240, preprocess="none", crop_pct=0.882),
+    _keras("EfficientNetV2B2", 260, preprocess="none", crop_pct=0.890),
+    _keras("EfficientNetV2B3", 300, preprocess="none", crop_pct=0.904),
+    _keras("EfficientNetV2S", 384, preprocess="none", crop_pct=1.0),
+    _keras("EfficientNetV2M", 480, preprocess="none", crop_pct=1.0),
+    _keras("EfficientNetV2L", 480, preprocess="none", crop_pct=1.0),
+    _keras("InceptionResNetV2", 299, min_resolution=75, preprocess="tf", crop_pct=0.8975),
+    _keras("InceptionV3", 299, min_resolution=75, preprocess="tf"),
+    _keras("MobileNet", min_resolution=31, preprocess="tf"),
+    _keras("MobileNetV2", preprocess="tf", aliases=("mobilenet_v2",)),
+    _keras("MobileNetV3Large", min_resolution=32, preprocess="none"),
+    _keras("MobileNetV3Small", min_resolution=32, preprocess="none"),
+    _keras("NASNetLarge", 331, min_resolution=19, preprocess="tf", crop_pct=0.911),
+    _keras("NASNetMobile", min_resolution=19, preprocess="tf", aliases=("nasnet",)),
+    _keras("ResNet50"),
+    _keras("ResNet101"),
+    _keras("ResNet152"),
+    _keras("ResNet50V2", preprocess="tf"),
+    _keras("ResNet101V2", preprocess="tf"),
+    _keras("ResNet152V2", preprocess="tf"),
+    _keras("VGG16", min_resolution=32, fixed_head=True),
+    _keras("VGG19", min_resolution=32, fixed_head=True),
+    _keras("Xception", 299, min_resolution=7, preprocess="tf", crop_pct=0.8975),
     # Ours, for training from scratch on CPU at 32-64 px; no ImageNet weights exist.
     ArchSpec("resnet18_small", ResNet18Small, native_resolution=64, preprocess="tf"),
 ):

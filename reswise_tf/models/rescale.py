@@ -3,79 +3,59 @@
 A CNN that ends in global pooling has no weight whose shape depends on the input size, so the
 same weights serve any resolution. `rescale` builds the same layers for the new input size and
 copies every weight; at the original size its outputs are exactly the original model's.
+
+Two ways: with `arch` (a registered architecture) the architecture's own builder builds it at
+the new size; otherwise `rebuild.rebuild` re-runs the model's own graph at the new size, redoing
+what Keras' builders decide from the feature-map size (correct_pad paddings, NASNet's cells,
+nested models) and resampling a ViT's position table. Both give the builder's model at that
+size with the same weights.
 """
 
-import keras
-
-from reswise_tf.models.inspect import RescaleError, all_layers, classifier_activation, input_resolution
+from reswise_tf.models.inspect import RescaleError, classifier_activation, input_resolution
+from reswise_tf.models.rebuild import HEADS, rebuild
 from reswise_tf.models.registry import get_arch
-from reswise_tf.utils.checks import check_resolution
+from reswise_tf.utils.checks import check_choice, check_resolution
 
-__all__ = ["RescaleError", "copy_weights", "input_resolution", "rescale"]
-
-# Layers whose output size grows with the input: a Dense after them fixes the resolution.
-_SIZE_BOUND_LAYERS = (keras.layers.Flatten, keras.layers.Reshape)
+__all__ = ["HEADS", "RescaleError", "copy_weights", "input_resolution", "rescale"]
 
 
-def rescale(model, resolution, arch=None):
+def rescale(model, resolution, arch=None, head=None):
     """Returns `model` rebuilt for `resolution` x `resolution` inputs with all weights copied.
 
     Args:
       model: a trained Keras functional classifier with one image input (NHWC).
       resolution: new input height and width in pixels.
-      arch: optional `ArchSpec` or registry name. When given, the model is rebuilt with the
-        architecture's own builder (which may place shape-dependent layers differently, as
-        NASNet's cropping does); otherwise the functional graph is cloned onto a new input.
+      arch: optional `ArchSpec` or registry name: the model is then rebuilt with the
+        architecture's own builder; otherwise its functional graph is rebuilt at the new size.
+      head: None, or "adaptive_pool" for a classifier on a flattened feature map (VGG): the map
+        is average-pooled to its trained grid (torchvision's AdaptiveAvgPool2d) so the same
+        weights run at other sizes; exact at the native size.
 
     Returns:
       A new `keras.Model`; the original is not modified.
 
     Raises:
-      RescaleError: the model has no global pooling before its classifier (a Flatten or
-        Reshape fixes the input size), or the weights do not fit at this resolution (the message
-        names the first layer that differs and the smallest valid size where it is known).
+      RescaleError: a weight's shape would depend on the input size (a Flatten + Dense head
+        without `head="adaptive_pool"`), a layer resizes the input back to a fixed size, or the
+        weights do not fit at this resolution (the message names the layer and the smallest valid
+        size where it is known).
     """
     spec = get_arch(arch) if arch is not None else None
-    min_resolution = spec.min_resolution if spec else 1
-    check_resolution(
-        resolution, min_resolution, arg="resolution", arch=spec.name if spec else None
-    )
-    _check_global_pooling(model)
-    channels = model.inputs[0].shape[-1]
-    if spec is not None:
-        new = spec.build(
-            resolution,
-            classes=model.outputs[0].shape[-1],
-            channels=channels,
-            classifier_activation=classifier_activation(model),
+    check_resolution(resolution, spec.min_resolution if spec else 1, arg="resolution",
+                     arch=spec.name if spec else None)
+    check_choice(head, HEADS, "head")
+    if spec is None or head is not None:
+        return rebuild(model, resolution, head=head)
+    if spec.fixed_head and resolution != input_resolution(model):
+        raise RescaleError(
+            f"Architecture '{spec.name}' classifies a flattened feature map: its weights fit only at "
+            f"{input_resolution(model)} px. Pass --head=adaptive_pool (head='adaptive_pool') to pool the map "
+            f"to its trained grid at resolution={resolution}"
         )
-    else:
-        new = _clone_at(model, resolution)
-    copy_weights(model, new, resolution=resolution, min_resolution=min_resolution)
+    new = spec.build(resolution, classes=model.outputs[0].shape[-1], channels=model.inputs[0].shape[-1],
+                     classifier_activation=classifier_activation(model))
+    copy_weights(model, new, resolution=resolution, min_resolution=spec.min_resolution)
     return new
-
-
-def _clone_at(model, resolution):
-    """Clones a functional graph onto a new input; nested sub-models that take the image at the
-    same size are cloned at the new size too (their weights are copied with the outer model's)."""
-    native = input_resolution(model)
-    channels = model.inputs[0].shape[-1]
-
-    def clone_layer(layer):
-        if isinstance(layer, keras.Model) and len(layer.inputs[0].shape) == 4:
-            if input_resolution(layer) == native:
-                return _clone_at(layer, resolution)
-        return layer.__class__.from_config(layer.get_config())
-
-    image = keras.Input((resolution, resolution, channels), name="image")
-    try:
-        return keras.models.clone_model(
-            model,
-            input_tensors=keras.tree.pack_sequence_as(model.input, [image]),
-            clone_function=clone_layer,
-        )
-    except ValueError as e:
-        raise RescaleError(f"Model '{model.name}' cannot be built at resolution={resolution}: {e}") from e
 
 
 def copy_weights(source, target, *, resolution=None, min_resolution=None):
@@ -101,13 +81,3 @@ def copy_weights(source, target, *, resolution=None, min_resolution=None):
         )
     for a, b in zip(src, dst):
         b.set_weights(a.get_weights())
-
-
-def _check_global_pooling(model):
-    for layer in all_layers(model):
-        if isinstance(layer, _SIZE_BOUND_LAYERS):
-            raise RescaleError(
-                f"Model '{model.name}' has no global pooling before its classifier: layer "
-                f"'{layer.name}' ({type(layer).__name__}) ties the classifier's weights to the "
-                f"input size, so the model cannot run at another resolution"
-            )

@@ -54,6 +54,7 @@ def sweep_rows(tables, topk=5, bn_tables=None, reference_tables=None):
             "num_skipped": t.meta.get("num_skipped", 0),
             "images_per_sec": round(timed / seconds, 2) if seconds else float("nan"),
             "precision": t.meta.get("precision", "float32"),
+            **({"head": t.meta["head"]} if t.meta.get("head") else {}),
         }
         if reference_tables is not None:
             row.update(agreement(t, as_cache(reference_tables).tables[r]))
@@ -154,6 +155,9 @@ def to_markdown(rows, title):
     precision = rows[0].get("precision", "float32")
     computed = f" Computed in {precision} (mixed precision: float32 weights and probabilities)." if precision != "float32" else ""
     lines += ["", f"{rows[0]['num_examples']} images. MACs counted exactly per image; FLOPs = 2 x MACs.{computed}"]
+    if rows[0].get("head") == "adaptive_pool":
+        lines[-1] += (" Classifier head adapted (--head=adaptive_pool): below the native size the last feature map "
+                      "is average-pooled to its trained grid before the flattened classifier.")
     if rows[0].get("num_skipped"):
         lines[-1] += f" {rows[0]['num_skipped']} unreadable image(s) skipped (listed in skipped.txt)."
     return "\n".join(lines) + "\n"

@@ -67,7 +67,7 @@ def run_reduce(
     rows = tables.sweep_rows(cache, config.topk, bn_tables=found.get(BN_VARIANT),
                              reference_tables=found.get(FLOAT32_VARIANT))
     if measure_latency:
-        measured = _latency(loaded, cache.resolutions, output_dir, latency_repeats, config.precision)
+        measured = _latency(loaded, cache.resolutions, output_dir, latency_repeats, config.precision, config.head)
         for row in rows:
             row.update(measured[row["resolution"]])
     name = loaded.arch.name if loaded.arch else loaded.identity.get("model_path", {}).get("path", "model")
@@ -98,14 +98,15 @@ def _check_inputs(loaded, source, bn_source, bn_images):
         )
 
 
-def _latency(loaded, resolutions, output_dir, repeats, precision):
+def _latency(loaded, resolutions, output_dir, repeats, precision, head):
     path = os.path.join(output_dir, "latency.json")
     cached = {}
     if os.path.exists(path):
         with open(path) as f:
             cached = {int(r): v for r, v in json.load(f).items()}
     if any(r not in cached for r in resolutions):
-        models = {r: with_precision(rescale(loaded.model, r, arch=loaded.arch), precision) for r in resolutions}
+        models = {r: with_precision(rescale(loaded.model, r, arch=loaded.arch, head=head), precision)
+                  for r in resolutions}
         cached = latency.latency_columns(models, loaded.native_resolution, repeats=repeats)
         atomic_write_text(path, json.dumps(cached, indent=2))
     return cached

@@ -87,11 +87,11 @@ def test_flops_cli_prints_csv_without_data():
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--arch=vgg", "--dataset=cifar10"], "Unknown architecture 'vgg'. Available: mobilenet_v2"),
+        (["--arch=vgg", "--dataset=cifar10"], "Unknown architecture 'vgg'. Available: convnextbase"),
         (["--arch=resnet50", "--model_path=x.keras", "--dataset=cifar10"], "exactly one of --arch and --model_path"),
         (["--arch=resnet50", "--weights=none", "--dataset=cifar10", "--resolutions=224,abc"], "--resolutions should be"),
         (["--arch=nasnet", "--weights=none", "--native_resolution=32", "--dataset=folder:{data}",
-          "--resolutions=32,18"], ">= 19 for architecture 'nasnet'"),
+          "--resolutions=32,18"], ">= 19 for architecture 'nasnetmobile'"),
         (["--model_path={flat}", "--dataset=folder:{data}"], "no global pooling.*'flat' \\(Flatten\\)"),
         (["--model_path={tmp}/missing.keras", "--dataset=folder:{data}"], "Model file not found"),
         (["--model_path={tmp}/model.txt", "--dataset=folder:{data}"], "should be a .keras or .h5 model file"),

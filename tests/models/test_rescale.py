@@ -87,7 +87,7 @@ def test_flatten_before_the_classifier_is_refused_and_names_the_layer():
 
 
 def test_nasnet_below_its_minimum_names_the_smallest_size():
-    with pytest.raises(ValueError, match=">= 19 for architecture 'nasnet'.*resolution=18"):
+    with pytest.raises(ValueError, match=">= 19 for architecture 'nasnetmobile'.*resolution=18"):
         rescale(_logits_model("nasnet"), 18, arch="nasnet")
 
 
