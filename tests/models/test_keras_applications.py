@@ -191,3 +191,30 @@ def test_count_macs_of_a_model_with_undefined_input_size_needs_a_resolution():
     with pytest.raises(ValueError, match="undefined.*resolution="):
         count_macs(model)
     assert count_macs(model, resolution=224) == count_macs(get_arch("mobilenetv3small").build(224))
+
+
+def test_imagenet_weights_are_always_the_native_checkpoint():
+    """`--weights=imagenet` builds the architecture at its native size only (Keras picks the
+    checkpoint by input size: MobileNet's 96-192 px checkpoints are never loaded by accident);
+    every other size is the native model rescaled."""
+    import dataclasses
+
+    from reswise_tf.models import load_arch
+
+    calls = []
+    original = get_arch("mobilenetv2")
+
+    def recording_builder(**kwargs):
+        calls.append((tuple(kwargs["input_tensor"].shape[1:3]), kwargs["weights"]))
+        return original.builder(**{**kwargs, "weights": None})  # no network here
+
+    registry.register_arch(dataclasses.replace(original, builder=recording_builder), replace=True)
+    try:
+        loaded = load_arch("mobilenet_v2", "imagenet")
+        small = rescale(loaded.model, 160)
+    finally:
+        registry.register_arch(original, replace=True)
+    assert calls == [((224, 224), "imagenet")]
+    assert loaded.native_resolution == 224 and small.inputs[0].shape[1] == 160
+    with pytest.raises(ValueError, match="ImageNet weights of 'mobilenet_v2' are at 224 px"):
+        load_arch("mobilenet_v2", "imagenet", native_resolution=160)
