@@ -244,3 +244,17 @@ def profiler_flops_by_op_type(model, resolution=None, freeze=False):
             if stats.value:
                 totals[op.type] = totals.get(op.type, 0) + int(stats.value)
     return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
+def graph_einsum_macs(graph):
+    """MACs of the `Einsum` ops of a traced `tf.Graph` (batch 1), by equation: the profiler
+    registers no FLOPs for them (Keras' dot-product attention), so `profiler_flops` misses them."""
+    from reswise_tf.cost.attention import einsum_macs
+
+    totals = {}
+    for op in graph.get_operations():
+        if op.type == "Einsum":
+            equation = op.get_attr("equation").decode()
+            shapes = [tuple(x.shape.as_list()) for x in op.inputs]
+            totals[equation] = totals.get(equation, 0) + einsum_macs(equation, *shapes)
+    return totals

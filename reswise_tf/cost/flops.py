@@ -28,6 +28,8 @@ import warnings
 
 import keras
 
+from reswise_tf.cost import attention, traced
+
 __all__ = ["count_flops", "count_macs", "count_macs_by_layer"]
 
 # Checked in this order: no class below is a subclass of another one in
@@ -68,10 +70,13 @@ def count_macs(model, resolution=None):
       the pointwise part
       `prod(out_spatial) * in_channels * depth_multiplier * filters` MACs.
     * `Dense`: `prod(input_shape[1:-1]) * input_units * units` MACs.
+    * `EinsumDense`: the product of the sizes of its equation's letters.
+    * `MultiHeadAttention`: the query/key/value and output projections and
+      the two attention products QK^T and attention x V (quadratic in the
+      number of tokens), see `attention.mha_macs`.
 
     Bias additions are not counted. Other layers that own a `kernel`
-    variable (e.g. `Conv2DTranspose`, `EinsumDense`) are not counted and
-    trigger a warning.
+    variable (e.g. `Conv2DTranspose`) are not counted and trigger a warning.
 
     Args:
         model: A built Keras 3 functional `keras.Model` or `keras.Sequential`
@@ -236,6 +241,8 @@ def _walk(functional, inputs, prefix, counts):
             if _is_model(op):
                 inner = _as_functional(op, f"layer '{name}'")
                 outputs = _walk(inner, in_specs, name + "/", counts)
+            elif _is_composite(op):
+                outputs = traced.count_calls(op, name, args, kwargs, counts, _layer_macs)
             else:
                 same = len(in_specs) == len(node.input_tensors) and all(
                     tuple(a.shape) == tuple(b.shape) for a, b in zip(in_specs, node.input_tensors)
@@ -244,12 +251,22 @@ def _walk(functional, inputs, prefix, counts):
                     outputs = list(node.outputs)
                 else:
                     outputs = keras.tree.flatten(op.compute_output_spec(*args, **kwargs))
-                macs = _layer_macs(op, name, in_specs, outputs)
+                macs = _layer_macs(op, name, in_specs, outputs, args, kwargs)
                 if macs is not None:
                     counts[name] = counts.get(name, 0) + macs
             for x, y in zip(node.outputs, outputs):
                 tensor_dict[id(x)] = y
     return [tensor_dict[id(x)] for x in functional.outputs]
+
+
+COUNTED = (*_SEPARABLE, *_DEPTHWISE, *_CONV, *_DENSE, keras.layers.EinsumDense, keras.layers.MultiHeadAttention)
+
+
+def _is_composite(op):
+    """A subclassed layer with weights that calls other layers (keras_hub's blocks): its
+    counted sub-layers are counted by tracing its `call`."""
+    return (isinstance(op, keras.layers.Layer) and not isinstance(op, COUNTED) and bool(op.weights)
+            and any(isinstance(sub, COUNTED) for sub in op._flatten_layers(include_self=False)))
 
 
 def _dims(layer_name, shape, axes, what):
@@ -279,8 +296,14 @@ def _conv_dims(layer, name, in_shape, out_shape):
     return out_spatial, in_c, out_c
 
 
-def _layer_macs(layer, name, in_specs, out_specs):
+def _layer_macs(layer, name, in_specs, out_specs, args=(), kwargs=None):
     """MACs of one call of `layer`, or `None` if the layer is not counted."""
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        return _attention_macs(layer, name, args, kwargs or {})
+    if isinstance(layer, keras.layers.EinsumDense):
+        shape = tuple(in_specs[0].shape)
+        _dims(name, shape, range(1, len(shape)), "input")
+        return attention.einsum_dense_macs(layer, shape)
     if isinstance(layer, (*_SEPARABLE, *_DEPTHWISE, *_CONV, *_DENSE)):
         in_shape, out_shape = tuple(in_specs[0].shape), tuple(out_specs[0].shape)
     if isinstance(layer, _SEPARABLE):
@@ -314,3 +337,13 @@ def _layer_macs(layer, name, in_specs, out_specs):
             stacklevel=4,
         )
     return None
+
+
+def _attention_macs(layer, name, args, kwargs):
+    """MACs of one MultiHeadAttention call (projections and both attention products)."""
+    given = dict(zip(("query", "value", "key"), args))
+    given.update({k: v for k, v in kwargs.items() if k in ("query", "value", "key")})
+    shapes = {k: tuple(v.shape) for k, v in given.items() if v is not None}
+    for what, shape in shapes.items():
+        _dims(name, shape, range(1, len(shape)), what)
+    return attention.mha_macs(layer, shapes["query"], shapes["value"], shapes.get("key"))["total"]

@@ -45,3 +45,8 @@ def classifier_activation(model):
     activation = getattr(model.layers[-1], "activation", None)
     name = getattr(activation, "__name__", None)
     return name if name in ("softmax", "linear", "sigmoid") else "softmax"
+
+
+def has_batch_norm(model):
+    """Whether `model` (or a sub-model) has a BatchNormalization layer."""
+    return any(isinstance(layer, keras.layers.BatchNormalization) for layer in all_layers(model))

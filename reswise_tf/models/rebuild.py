@@ -25,12 +25,10 @@ Only channels-last models with one rank-4 image input are handled.
 import re
 
 import keras
-import numpy as np
 
 from reswise_tf.models import vit
 from reswise_tf.models.adaptive_pool import pool_to_trained_size
 from reswise_tf.models.inspect import RescaleError, all_layers
-from reswise_tf.models.resample import resample_pos_embed
 
 __all__ = ["HEADS", "correct_pad", "rebuild"]
 
@@ -240,8 +238,7 @@ def _copy_weights(old, new, node, context):
     trained = [tuple(w.shape) for w in old.weights]
     now = [tuple(w.shape) for w in new.weights]
     if vit.is_position_table(old) and trained != now:
-        table = np.asarray(keras.ops.convert_to_numpy(old.embeddings))
-        new.set_weights([resample_pos_embed(table, vit.grid_side(now[0][0]), antialias=context["antialias"])])
+        new.set_weights([vit.resampled_table(old, now[0][0], antialias=context["antialias"])])
         return
     if trained != now:
         culprit = _upstream_size_bound(node)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import keras
 
 from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess
+from reswise_tf.models import vit
 from reswise_tf.models.small_resnet import ResNet18Small
 from reswise_tf.utils.checks import check_resolution
 
@@ -186,8 +187,14 @@ for _spec in (
     _keras("VGG16", min_resolution=32, fixed_head=True),
     _keras("VGG19", min_resolution=32, fixed_head=True),
     _keras("Xception", 299, min_resolution=7, preprocess="tf", crop_pct=0.8975),
+    # Vision Transformers (ours, standard Keras layers; timm's ViT-Ti/S/B layout, evaluated as
+    # timm's augreg weights: [-1, 1] inputs, crop 0.9). Sizes are multiples of the patch.
+    ArchSpec("vit_ti16", vit.ViTTi16, min_resolution=16, preprocess="tf", crop_pct=0.9),
+    ArchSpec("vit_s16", vit.ViTS16, min_resolution=16, preprocess="tf", crop_pct=0.9),
+    ArchSpec("vit_b16", vit.ViTB16, min_resolution=16, preprocess="tf", crop_pct=0.9),
     # Ours, for training from scratch on CPU at 32-64 px; no ImageNet weights exist.
     ArchSpec("resnet18_small", ResNet18Small, native_resolution=64, preprocess="tf"),
+    ArchSpec("vit_small_p8", vit.ViTSmallP8, native_resolution=64, min_resolution=8, preprocess="tf"),
 ):
     register_arch(_spec)
 

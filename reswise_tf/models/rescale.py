@@ -7,11 +7,13 @@ copies every weight; at the original size its outputs are exactly the original m
 Two ways: with `arch` (a registered architecture) the architecture's own builder builds it at
 the new size; otherwise `rebuild.rebuild` re-runs the model's own graph at the new size, redoing
 what Keras' builders decide from the feature-map size (correct_pad paddings, NASNet's cells,
-nested models) and resampling a ViT's position table. Both give the builder's model at that
-size with the same weights.
+nested models) and resampling a ViT's position table (keras_hub's ViTs: `keras_hub_vit`). Both
+give the builder's model at that size with the same weights.
 """
 
+from reswise_tf.models import vit
 from reswise_tf.models.inspect import RescaleError, classifier_activation, input_resolution
+from reswise_tf.models.keras_hub_vit import contains_hub_vit, rescale_hub_vit
 from reswise_tf.models.rebuild import HEADS, rebuild
 from reswise_tf.models.registry import get_arch
 from reswise_tf.utils.checks import check_choice, check_resolution
@@ -44,6 +46,8 @@ def rescale(model, resolution, arch=None, head=None):
     check_resolution(resolution, spec.min_resolution if spec else 1, arg="resolution",
                      arch=spec.name if spec else None)
     check_choice(head, HEADS, "head")
+    if contains_hub_vit(model):
+        return rescale_hub_vit(model, resolution)
     if spec is None or head is not None:
         return rebuild(model, resolution, head=head)
     if spec.fixed_head and resolution != input_resolution(model):
@@ -60,7 +64,8 @@ def rescale(model, resolution, arch=None, head=None):
 
 def copy_weights(source, target, *, resolution=None, min_resolution=None):
     """Copies the weights of `source` into `target`, layer by layer, after checking that both
-    have the same weighted layers (class, and the shape of every weight) in the same order."""
+    have the same weighted layers (class, and the shape of every weight) in the same order; a
+    ViT's position table is resampled to the target's patch grid."""
     src = [layer for layer in source.layers if layer.weights]
     dst = [layer for layer in target.layers if layer.weights]
     hint = f" The smallest valid resolution is {min_resolution}." if min_resolution else ""
@@ -68,6 +73,8 @@ def copy_weights(source, target, *, resolution=None, min_resolution=None):
     for a, b in zip(src, dst):
         shapes_a = [tuple(w.shape) for w in a.weights]
         shapes_b = [tuple(w.shape) for w in b.weights]
+        if vit.is_position_table(a) and vit.is_position_table(b):
+            continue
         if type(a) is not type(b) or shapes_a != shapes_b:
             raise RescaleError(
                 f"The weights of model '{source.name}' do not fit its architecture{at}: layer "
@@ -80,4 +87,5 @@ def copy_weights(source, target, *, resolution=None, min_resolution=None):
             f"{len(src)} weighted layers against {len(dst)}.{hint}"
         )
     for a, b in zip(src, dst):
-        b.set_weights(a.get_weights())
+        same = [tuple(w.shape) for w in a.weights] == [tuple(w.shape) for w in b.weights]
+        b.set_weights(a.get_weights() if same else [vit.resampled_table(a, b.input_dim)])

@@ -36,17 +36,21 @@ by `safe_mode=True`; a custom layer fails the "loads without our module" require
 import math
 
 import keras
+import numpy as np
 from keras import layers, ops
 
-__all__ = ["VisionTransformer", "ViTTi16", "ViTS16", "ViTB16", "CONFIGS"]
+__all__ = ["VisionTransformer", "ViTTi16", "ViTS16", "ViTB16", "ViTSmallP8", "CONFIGS"]
 
 LAYER_NORM_EPSILON = 1e-6
 
-# name: (patch_size, width, depth, heads, mlp_dim); all native at 224 px.
+# name: (patch_size, width, depth, heads, mlp_dim, native size).
 CONFIGS = {
-    "vit_tiny_patch16_224": (16, 192, 12, 3, 768),
-    "vit_small_patch16_224": (16, 384, 12, 6, 1536),
-    "vit_base_patch16_224": (16, 768, 12, 12, 3072),
+    "vit_tiny_patch16_224": (16, 192, 12, 3, 768, 224),
+    "vit_small_patch16_224": (16, 384, 12, 6, 1536, 224),
+    "vit_base_patch16_224": (16, 768, 12, 12, 3072, 224),
+    # For training from scratch on a CPU at 64 px: 64 patches of 8x8 and the class token, 6 blocks
+    # of width 96 (3 heads, MLP 192): 35 MMACs per image, as much as resnet18_small at 64 px.
+    "vit_small_patch8_64": (8, 96, 6, 3, 192, 64),
 }
 
 # Names the rebuild relies on (`rebuild.py`): the patch embedding and the position table.
@@ -66,6 +70,15 @@ def is_patch_embedding(layer):
 def is_position_table(layer):
     """Whether `layer` is a ViT position table (the Embedding named `pos_embed`)."""
     return isinstance(layer, layers.Embedding) and layer.name == POS_EMBED
+
+
+def resampled_table(layer, rows, antialias=True):
+    """The position table of `layer` (an `is_position_table` Embedding) resampled to `rows` rows
+    (the class token and a square grid), as timm's `resample_abs_pos_embed` does."""
+    from reswise_tf.models.resample import resample_pos_embed
+
+    table = np.asarray(keras.ops.convert_to_numpy(layer.embeddings))
+    return resample_pos_embed(table, grid_side(rows), num_prefix_tokens=NUM_PREFIX_TOKENS, antialias=antialias)
 
 
 def grid_side(rows):
@@ -204,7 +217,7 @@ def check_size(size, patch_size, what="resolution"):
 
 
 def _named(config_name, function_name, default_name):
-    patch, width, depth, heads, mlp = CONFIGS[config_name]
+    patch, width, depth, heads, mlp, native = CONFIGS[config_name]
 
     def builder(
         include_top=True,
@@ -220,13 +233,13 @@ def _named(config_name, function_name, default_name):
             patch, width, depth, heads, mlp,
             include_top=include_top, weights=weights, input_tensor=input_tensor,
             input_shape=input_shape, pooling=pooling, classes=classes,
-            classifier_activation=classifier_activation, name=name, default_size=224,
+            classifier_activation=classifier_activation, name=name, default_size=native,
         )
 
     builder.__name__ = function_name
     builder.__doc__ = (
         f"ViT {config_name}: patch {patch}, width {width}, depth {depth}, heads {heads}, "
-        f"MLP {mlp}; 224 px native. Keras applications keyword signature; see "
+        f"MLP {mlp}; {native} px native. Keras applications keyword signature; see "
         "`VisionTransformer` for the arguments."
     )
     return builder
@@ -235,3 +248,4 @@ def _named(config_name, function_name, default_name):
 ViTTi16 = _named("vit_tiny_patch16_224", "ViTTi16", "vit_ti16")
 ViTS16 = _named("vit_small_patch16_224", "ViTS16", "vit_s16")
 ViTB16 = _named("vit_base_patch16_224", "ViTB16", "vit_b16")
+ViTSmallP8 = _named("vit_small_patch8_64", "ViTSmallP8", "vit_small_p8")

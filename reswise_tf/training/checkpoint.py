@@ -36,10 +36,11 @@ def default_work_dir(output):
 def save_model(model, path):
     """Saves `model` without optimizer or compile state (a clone), in float32 layers (a model
     trained in mixed precision is saved as a plain float32 model, the same weights), atomically."""
-    clean = with_precision(model, "float32")
-    if clean is model:
-        clean = keras.models.clone_model(model)
-        clean.set_weights(model.get_weights())
+    # from_config, not clone_model: Keras' clone_model keeps the optimizer, whose state would
+    # double the file.
+    plain = with_precision(model, "float32")
+    clean = type(plain).from_config(plain.get_config())
+    clean.set_weights(plain.get_weights())
     with atomic_path(path) as tmp:
         clean.save(tmp)
 

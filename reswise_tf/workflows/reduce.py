@@ -2,12 +2,14 @@
 
 import json
 import os
+import warnings
 
 from reswise_tf.cost import latency
 from reswise_tf.data import describe_ignored
 from reswise_tf.evaluation.predictions import SweepCache
 from reswise_tf.evaluation.sweep import sweep_tables
 from reswise_tf.evaluation.variants import BN_VARIANT, FLOAT32_VARIANT, bn_variant, float32_variant
+from reswise_tf.models.inspect import has_batch_norm
 from reswise_tf.models.precision import with_precision
 from reswise_tf.models.rescale import rescale
 from reswise_tf.report import tables
@@ -50,6 +52,12 @@ def run_reduce(
         in the same pass (cache in `float32_reference/`) and adds the agreement columns.
     """
     _check_inputs(loaded, source, bn_source, bn_images)
+    if bn_images and not has_batch_norm(loaded.model):
+        warnings.warn(
+            f"--recalibrate_bn does not apply to model '{loaded.model.name}': it has no BatchNormalization layer "
+            "(a ViT normalises with LayerNorm, computed per token: there are no stored statistics to re-estimate). "
+            "Evaluating without it.", stacklevel=2)
+        bn_images = 0
     if verbose and describe_ignored(source):
         print(describe_ignored(source))
     variants = []

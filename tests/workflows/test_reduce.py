@@ -88,3 +88,15 @@ def test_skipped_images_are_listed_and_counted_in_the_tables(tmp_path):
     assert rows[0]["num_skipped"] == 1 and rows[0]["num_examples"] == 3
     assert (out / "skipped.txt").read_text() == paths[1] + "\n"
     assert "1 unreadable image(s) skipped (listed in skipped.txt)" in (out / "results.md").read_text()
+
+
+def test_bn_reestimation_of_a_vit_says_it_does_not_apply(tmp_path):
+    from reswise_tf.models import vit
+
+    model = loaded(vit.VisionTransformer(8, 24, 1, 2, 48, input_shape=(16, 16, 3), classes=10), preprocess="tf")
+    config = SweepConfig(resolutions=[16, 8], preprocess="tf", batch_size=4)
+    with pytest.warns(UserWarning, match="--recalibrate_bn does not apply.*LayerNorm"):
+        rows = run_reduce(model, array_source(8), config, str(tmp_path), verbose=0,
+                          bn_source=array_source(8, split="train", seed=1), bn_images=8)
+    assert "top1_bn" not in rows[0] and not os.path.exists(tmp_path / BN_VARIANT)
+    assert [row["resolution"] for row in rows] == [16, 8]  # a ViT swept end to end
