@@ -1,0 +1,81 @@
+"""What the benchmarks share: generated JPEGs, the sweep's preprocessing of them in memory, and
+the timings (forward alone, a whole sweep). No flags here."""
+
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from reswise_tf.data.preprocessing import prepare
+from reswise_tf.evaluation import SweepConfig, sweep
+from reswise_tf.evaluation.engine import pipeline_options
+from reswise_tf.models import LoadedModel
+
+__all__ = ["SweepConfig", "compiled_forward", "preprocessed_batches", "time_forward", "time_sweep", "write_jpegs"]
+
+
+def write_jpegs(root, num_images, seed=0, classes=10):
+    """Writes `num_images` JPEGs of 300-500 px sides into root/<class>/ (kept if already there)."""
+    paths = sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files if f.endswith(".jpg"))
+    if len(paths) == num_images:
+        return paths
+    shutil.rmtree(root, ignore_errors=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(num_images):
+        width, height = (int(v) for v in rng.integers(300, 501, 2))
+        field = rng.integers(0, 256, (int(rng.integers(3, 12)), int(rng.integers(3, 12)), 3), dtype=np.uint8)
+        pixels = np.asarray(Image.fromarray(field).resize((width, height), Image.BICUBIC), np.float32)
+        pixels = np.clip(pixels + rng.normal(0, 20, pixels.shape), 0, 255).astype(np.uint8)
+        folder = os.path.join(root, str(i % classes))
+        os.makedirs(folder, exist_ok=True)
+        paths.append(os.path.join(folder, f"{i:05d}.jpg"))
+        Image.fromarray(pixels).save(paths[-1], quality=90)
+    return paths
+
+
+def compiled_forward(model):
+    return tf.function(lambda images: model(images, training=False))
+
+
+def preprocessed_batches(source, resolution, config):
+    """The images of `source` preprocessed to `resolution` as the sweep makes them (cast to the
+    sweep's precision), batched (with the sweep's tf.data options)."""
+
+    def fn(example):
+        image = prepare(example["image"], resolution, mode=config.preprocess, crop_pct=config.crop_pct)
+        return tf.cast(image, config.precision)
+
+    ds = source.dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(config.batch_size).with_options(pipeline_options()).prefetch(2)
+
+
+def time_forward(models, source, config):
+    """Seconds of the forward passes alone over all images, per resolution (batches in memory,
+    traced before timing)."""
+    seconds = {}
+    for r, forward in models.items():
+        batches = list(preprocessed_batches(source, r, config))
+        forward(batches[0]).numpy()
+        start = time.perf_counter()
+        for x in batches:
+            forward(x).numpy()
+        seconds[r] = time.perf_counter() - start
+    return seconds
+
+
+def time_sweep(model, spec, source, config):
+    """Wall seconds of a sweep from scratch (fresh output dir)."""
+    output_dir = tempfile.mkdtemp(prefix="reswise_bench_")
+    try:
+        start = time.perf_counter()
+        sweep(LoadedModel.from_model(model, arch=spec), source, config, output_dir, verbose=0)
+        return time.perf_counter() - start
+    finally:
+        shutil.rmtree(output_dir)
+
+
