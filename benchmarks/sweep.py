@@ -22,6 +22,7 @@ batch, so the plain ratios fall towards these as --num_images grows). Each measu
 median of --repeats runs, interleaved, so that other load on the machine hits all alike.
 """
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -62,6 +63,43 @@ def time_naive(model, spec, source, config):
     return time.perf_counter() - start, startup
 
 
+@contextlib.contextmanager
+def one_model_per_size():
+    """The sweep building and tracing one model per size, as before `rescale_all`."""
+    from reswise_tf.evaluation import sweep as sweep_module
+
+    original = sweep_module.rescale_all
+    sweep_module.rescale_all = lambda model, sizes, arch=None, head=None: {
+        r: rescale(model, r, arch=arch, head=head) for r in sizes}
+    try:
+        yield
+    finally:
+        sweep_module.rescale_all = original
+
+
+def startup_breakdown(model, spec, config):
+    """Seconds of the parts of a sweep's start-up, per size and for every size at once:
+    building (rescale), and tracing plus the first call of each forward (one batch)."""
+    x = {r: tf.zeros((config.batch_size, r, r, 3)) for r in config.resolutions}
+    parts = {}
+    start = time.perf_counter()
+    per_size = {r: rescale(model, r, arch=spec) for r in config.resolutions}
+    parts["build, per size"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for r, m in per_size.items():
+        forward_fn(m, 10, tf.distribute.get_strategy())(x[r])[0].numpy()
+    parts["trace + first call, per size"] = time.perf_counter() - start
+    start = time.perf_counter()
+    shared = rescale_all(model, config.resolutions, arch=spec)
+    parts["build, one for all"] = time.perf_counter() - start
+    start = time.perf_counter()
+    functions = {}
+    for r, m in shared.items():
+        functions.setdefault(id(m), forward_fn(m, 10, tf.distribute.get_strategy()))(x[r])[0].numpy()
+    parts["trace + first call, one for all"] = time.perf_counter() - start
+    return parts
+
+
 def main(argv):
     del argv
     spec = registry.get_arch(FLAGS.arch)
@@ -82,7 +120,7 @@ def main(argv):
         first_batch = dataclasses.replace(config, num_examples=config.batch_size)
         model = spec.build(native, classes=1000)
         models = {r: compiled_forward(rescale(model, r, arch=spec)) for r in config.resolutions}
-        runs = {key: [] for key in ("forward", "sweep", "sweep_startup", "naive", "naive_startup")}
+        runs = {key: [] for key in ("forward", "sweep", "sweep_startup", "startup_per_size", "naive", "naive_startup")}
         per_resolution = []
         for _ in range(FLAGS.repeats):  # interleaved, so that other load hits all alike
             seconds = time_forward(models, source, config)
@@ -90,6 +128,8 @@ def main(argv):
             runs["forward"].append(sum(seconds.values()))
             runs["sweep"].append(time_sweep(model, spec, source, config))
             runs["sweep_startup"].append(time_sweep(model, spec, source, first_batch))
+            with one_model_per_size():  # as before: every size built and traced on its own
+                runs["startup_per_size"].append(time_sweep(model, spec, source, first_batch))
             naive, startup = time_naive(model, spec, source, config)
             runs["naive"].append(naive)
             runs["naive_startup"].append(startup)
@@ -105,6 +145,10 @@ def main(argv):
         for name in ("sweep", "naive"):
             print(f"{name:<22}: {med[name]:8.2f} s, of which start-up {med[name + '_startup']:.2f} s "
                   "(rebuilding, tracing, first batch)")
+        print(f"start-up, one model per size (as before): {med['startup_per_size']:.2f} s; "
+              f"with one model for every size where the graph allows: {med['sweep_startup']:.2f} s "
+              f"({med['startup_per_size'] / med['sweep_startup']:.2f}x less)")
+        print("start-up breakdown (s):", ", ".join(f"{k} {v:.2f}" for k, v in startup_breakdown(model, spec, config).items()))
         print(f"sweep / forward: {med['sweep'] / med['forward']:.3f}")
         print(f"naive / forward: {med['naive'] / med['forward']:.3f}")
         if n > b:  # images b.. of sweep and naive against their share of the forward time

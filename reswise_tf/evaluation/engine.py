@@ -237,7 +237,10 @@ def run_pass(models, source, config, state, *, skip, strategy, expected, checkpo
     jobs = list(models)
     resolutions = sorted({r for _, r in jobs}, reverse=True)
     channels = next(iter(models.values())).inputs[0].shape[-1]
-    forwards = {job: forward_fn(m, config.kept_classes, strategy) for job, m in models.items()}
+    by_model = {}  # one compiled forward per model (a model shared by every size is traced once)
+    for m in models.values():
+        by_model.setdefault(id(m), forward_fn(m, config.kept_classes, strategy))
+    forwards = {job: by_model[id(m)] for job, m in models.items()}
     gather = _gather_fn(strategy)
     iterator = iter(input_batches(source, config, resolutions, channels, skip, strategy, input_dtype))
     progress = Progress(expected, start=skip) if verbose else None

@@ -20,7 +20,7 @@ from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess
 from reswise_tf.evaluation import engine
 from reswise_tf.evaluation.store import DirectoryStore, MemoryStore, SweepMismatchError
 from reswise_tf.models.precision import with_precision
-from reswise_tf.models.rescale import HEADS, rescale
+from reswise_tf.models.rescale import HEADS, rescale_all
 from reswise_tf.runtime import distribute
 from reswise_tf.runtime.precision import check_precision, note_if_slow
 from reswise_tf.utils.checks import check_choice, check_positive_int
@@ -196,9 +196,8 @@ def _evaluate(loaded, source, config, stores, todo, resumed, strategy, variants,
     precision = {name: v.precision or config.precision for name, v in by_name.items()}
     note_if_slow(config.precision)
     with strategy.scope():
-        base = {r: rescale(loaded.model, r, arch=loaded.arch, head=config.head)
-                for r in sorted({r for _, r in todo}, reverse=True)}
-        models = {(name, r): with_precision(by_name[name].transform(base[r], r), precision[name]) for name, r in todo}
+        base = rescale_all(loaded.model, sorted({r for _, r in todo}, reverse=True), arch=loaded.arch, head=config.head)
+        models = _job_models(base, todo, by_name, precision)
     if chief:
         for s, fp in stores.values():
             s.record_fingerprint(fp)
@@ -215,11 +214,26 @@ def _evaluate(loaded, source, config, stores, todo, resumed, strategy, variants,
     if skipped and verbose:
         print(f"Skipped {len(skipped)} unreadable image(s).")
     for job in todo:
-        meta = {"macs": int(count_macs(models[job])), "num_skipped": len(skipped), "skipped_index": skipped,
+        meta = {"macs": int(count_macs(models[job], resolution=job[1])), "num_skipped": len(skipped),
+                "skipped_index": skipped,
                 "native_resolution": loaded.native_resolution, "precision": precision[job[0]],
                 **({"head": config.head} if config.head else {})}
         stores[job[0]][0].save_table(state.table(job, config.kept_classes, meta))
     main.clear_partial()
+
+
+def _job_models(base, todo, variants, precision):
+    """{job: model}: each variant's transform of the base model at the job's size, in the job's
+    precision. A base model shared by every size (`rescale_all`) stays shared where the variant
+    leaves it as it is, so its forward is traced once."""
+    converted, models = {}, {}
+    for name, r in todo:
+        model = variants[name].transform(base[r], r)
+        key = (id(model), precision[name])
+        if key not in converted:
+            converted[key] = (model, with_precision(model, precision[name]))  # keeps `model` alive
+        models[(name, r)] = converted[key][1]
+    return models
 
 
 def _expected(source, config):

@@ -13,7 +13,7 @@ from reswise_tf.models.registry import (
     register_arch,
     unregister_arch,
 )
-from reswise_tf.models.rescale import copy_weights, rescale
+from reswise_tf.models.rescale import copy_weights, rescale, rescale_all
 from reswise_tf.models.small_resnet import ResNet18Small, SmallResNet
 
 __all__ = [
@@ -36,5 +36,6 @@ __all__ = [
     "recalibrate_bn",
     "register_arch",
     "rescale",
+    "rescale_all",
     "unregister_arch",
 ]

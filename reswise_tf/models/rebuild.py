@@ -55,13 +55,20 @@ _STRIDED = (
 _NASNET_ADJUST = re.compile(r"adjust_relu_1_(.+)")
 
 
+class SizeDependentError(RescaleError):
+    """The model's layers depend on the input size: it cannot be built once for every size."""
+
+
 def rebuild(model, resolution, head=None, antialias=True):
     """Returns `model` rebuilt for `resolution` x `resolution` inputs with all weights copied.
 
     Args:
       model: a functional (or Sequential) Keras classifier with one NHWC image input, e.g. one
         loaded with `keras.models.load_model(path, safe_mode=True)`; nested sub-models allowed.
-      resolution: new input height and width in pixels.
+      resolution: new input height and width in pixels; None builds one model that runs at every
+        size, when the graph allows it (else `SizeDependentError`): each correct_pad padding and
+        the stride-2 convolution it feeds become one 'same' convolution (TensorFlow's 'same' is
+        what correct_pad emulates: bitwise the same outputs, tested).
       head: `None`, or `"adaptive_pool"` to pool every feature map that a `Flatten`/`Reshape`
         flattens to the size it had in the trained model (torchvision's `AdaptiveAvgPool2d`), so
         that a Flatten + Dense head (VGG) keeps its weights. Nothing is inserted where the map
@@ -79,8 +86,11 @@ def rebuild(model, resolution, head=None, antialias=True):
     """
     if head not in HEADS:
         raise ValueError(f"`head` should be one of {HEADS}. Received head={head!r}")
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
+    any_size = resolution is None
+    if not any_size and (isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1):
         raise ValueError(f"`resolution` should be a positive int. Received resolution={resolution!r}")
+    if any_size and head is not None:
+        raise SizeDependentError(f"Model '{model.name}' with head={head!r} pools to its trained grid: one size at a time")
     functional = _functional(model)
     if len(functional.inputs) != 1 or len(functional.inputs[0].shape) != 4:
         shapes = [tuple(x.shape) for x in functional.inputs]
@@ -174,14 +184,40 @@ def _fresh_copy(node, new_inputs, consumers, context):
             return op
     config = op.get_config()
     kernel = _correct_pad_kernel(op, node, consumers)
+    if kernel is not None and context["resolution"] is None:
+        return _fused_padding(op, node, consumers, context)
     if kernel is not None:
         config["padding"] = correct_pad(new_inputs[0].shape, kernel)
+    if context["resolution"] is None and _fed_by_correct_pad(node, context):
+        config["padding"] = "same"
+    if context["resolution"] is None and (vit.is_patch_embedding(op) or vit.is_position_table(op)
+                                          or _NASNET_ADJUST.fullmatch(op.name)):
+        raise SizeDependentError(f"Layer '{op.name}' depends on the input size: one size at a time")
     if vit.is_patch_embedding(op):
         for side in new_inputs[0].shape[1:3]:
             vit.check_size(side, op.kernel_size[0], what="resolution")
     if vit.is_position_table(op):
         config["input_dim"] = new_inputs[0].shape[1]  # one row per token at the new size
     return type(op).from_config(config)
+
+
+def _fused_padding(op, node, consumers, context):
+    """For a model of every size: a correct_pad padding is dropped and its consumers (stride-2
+    'valid' convolutions) pad 'same' instead; a pooling consumer cannot (it would not see zeros)."""
+    for consumer in consumers.get(id(node.outputs[0]), []):
+        if not isinstance(consumer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)):
+            raise SizeDependentError(f"Layer '{op.name}' pads for a {type(consumer).__name__}: one size at a time")
+    context.setdefault("fused", set()).add(op.name)
+    return keras.layers.Identity(name=op.name)
+
+
+def _fed_by_correct_pad(node, context):
+    """Whether `node`'s input is the output of a correct_pad padding of this graph (fused)."""
+    if not node.input_tensors:
+        return False
+    producer = node.input_tensors[0]._keras_history.operation
+    return isinstance(producer, keras.layers.ZeroPadding2D) and bool(_CORRECT_PAD_NAME.fullmatch(producer.name)) \
+        and producer.name in context.setdefault("fused", set())
 
 
 def _rebuild_nested(model, new_inputs, context):

@@ -18,7 +18,7 @@ from reswise_tf.models.rebuild import HEADS, rebuild
 from reswise_tf.models.registry import get_arch
 from reswise_tf.utils.checks import check_choice, check_resolution
 
-__all__ = ["HEADS", "RescaleError", "copy_weights", "input_resolution", "rescale"]
+__all__ = ["HEADS", "RescaleError", "copy_weights", "input_resolution", "rescale", "rescale_all"]
 
 
 def rescale(model, resolution, arch=None, head=None):
@@ -60,6 +60,43 @@ def rescale(model, resolution, arch=None, head=None):
                      classifier_activation=classifier_activation(model))
     copy_weights(model, new, resolution=resolution, min_resolution=spec.min_resolution)
     return new
+
+
+def rescale_all(model, resolutions, arch=None, head=None):
+    """{resolution: model} for a sweep over `resolutions`: the same checks and outputs as
+    `rescale` at each, but one model built once for every size when the graph allows it (then
+    each forward function is traced once, not once per size), else one model per size.
+
+    One model serves every size when no layer depends on the size: no ViT position table, no
+    NASNet cell choice, no flattened head, no keras_hub custom layers; correct_pad paddings are
+    fused into 'same' convolutions (bitwise the same outputs). Each resolution is still
+    checked (smallest size, feature maps that would vanish) before anything runs.
+    """
+    spec = get_arch(arch) if arch is not None else None
+    for r in resolutions:
+        check_resolution(r, spec.min_resolution if spec else 1, arg="resolution", arch=spec.name if spec else None)
+    check_choice(head, HEADS, "head")
+    shared = None
+    if head is None and not contains_hub_vit(model) and not (spec is not None and spec.fixed_head):
+        try:
+            shared = rebuild(model, None)
+        except RescaleError:
+            shared = None
+    if shared is None:
+        return {r: rescale(model, r, arch=arch, head=head) for r in resolutions}
+    for r in resolutions:
+        _check_runs_at(shared, r)
+    return {r: shared for r in resolutions}
+
+
+def _check_runs_at(model, resolution):
+    """Raises RescaleError when a feature map of `model` would vanish at `resolution`."""
+    from reswise_tf.cost.flops import count_macs
+
+    try:
+        count_macs(model, resolution=resolution)
+    except ValueError as e:
+        raise RescaleError(f"Model '{model.name}' cannot run at resolution={resolution}: {e}") from e
 
 
 def copy_weights(source, target, *, resolution=None, min_resolution=None):

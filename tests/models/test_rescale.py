@@ -108,3 +108,20 @@ def test_original_is_not_modified():
     rescale(model, 8)
     for a, b in zip(before, model.weights):
         np.testing.assert_array_equal(a, b.numpy())
+
+
+@pytest.mark.parametrize("arch, sizes, shared", [("mobilenet_v2", (32, 27, 14), True), ("nasnet", (32, 24), False)])
+def test_rescale_all_builds_one_model_for_every_size_when_the_graph_allows(arch, sizes, shared):
+    """MobileNetV2's correct_pad paddings are fused into 'same' convolutions: one model for
+    every size, bitwise equal to rescale at each (odd maps included); NASNet's cells depend on
+    the size: one model per size."""
+    from reswise_tf.models import rescale_all
+
+    model = _logits_model(arch)
+    models = rescale_all(model, list(sizes), arch=arch)
+    assert (len({id(m) for m in models.values()}) == 1) == shared
+    for r in sizes:
+        x = _images(r, seed=r)
+        np.testing.assert_array_equal(_outputs(models[r], x), _outputs(rescale(model, r, arch=arch), x))
+    with pytest.raises(ValueError, match=">= 19 for architecture 'nasnetmobile'"):
+        rescale_all(_logits_model("nasnet"), [32, 18], arch="nasnet")
