@@ -37,7 +37,8 @@ from benchmarks.common import compiled_forward, preprocessed_batches, time_forwa
 from experiments import common
 from reswise_tf import data
 from reswise_tf.evaluation import SweepConfig
-from reswise_tf.models import registry, rescale
+from reswise_tf.evaluation.engine import forward_fn
+from reswise_tf.models import registry, rescale, rescale_all
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("arch", "mobilenet_v2", "Architecture with random weights: any registered name. Default: mobilenet_v2.")
