@@ -64,10 +64,7 @@ class SweepConfig:
         if not self.resolutions:
             raise ValueError("`resolutions` should name at least one resolution. Received []")
         for r in self.resolutions:
-            if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-                raise ValueError(
-                    f"`resolutions` should be positive integers. Received resolutions={self.resolutions!r}"
-                )
+            check_positive_int(r, "resolutions")
         self.resolutions = sorted(set(self.resolutions), reverse=True)
         check_preprocess(self.preprocess)
         check_crop_pct(self.crop_pct)

@@ -44,6 +44,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from reswise_tf.utils.checks import check_positive_int
+
 
 def recalibrate_bn(model, images, *, batch_size=64):
     """Returns a copy of `model` whose BatchNorm moving statistics are re-estimated on `images`.
@@ -105,10 +107,7 @@ def bn_statistics(model, images, *, batch_size=64):
         raise ValueError(
             f"Expected a model with one input. Model '{model.name}' has {len(model.inputs)} inputs"
         )
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(
-            f"`batch_size` should be a positive integer. Received batch_size={batch_size!r}"
-        )
+    check_positive_int(batch_size, "batch_size")
     input_shape = tuple(model.inputs[0].shape)
     batches = _batches(images, batch_size, input_shape, model.name)
 

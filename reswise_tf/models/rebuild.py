@@ -29,6 +29,7 @@ import keras
 from reswise_tf.models import vit
 from reswise_tf.models.adaptive_pool import pool_to_trained_size
 from reswise_tf.models.inspect import RescaleError, all_layers
+from reswise_tf.utils.checks import check_resolution
 
 __all__ = ["HEADS", "correct_pad", "rebuild"]
 
@@ -87,8 +88,8 @@ def rebuild(model, resolution, head=None, antialias=True):
     if head not in HEADS:
         raise ValueError(f"`head` should be one of {HEADS}. Received head={head!r}")
     any_size = resolution is None
-    if not any_size and (isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1):
-        raise ValueError(f"`resolution` should be a positive int. Received resolution={resolution!r}")
+    if not any_size:
+        check_resolution(resolution)
     if any_size and head is not None:
         raise SizeDependentError(f"Model '{model.name}' with head={head!r} pools to its trained grid: one size at a time")
     functional = _functional(model)

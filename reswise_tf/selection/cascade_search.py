@@ -19,6 +19,7 @@ from reswise_tf.selection import confidence as conf_lib
 from reswise_tf.selection import per_class
 from reswise_tf.selection.cascade_config import CascadeConfig
 from reswise_tf.selection.targets import Target, check_target
+from reswise_tf.utils.checks import check_positive_int
 
 # Upper bound on the threshold combinations scored per stage set and confidence kind.
 _GRID_CELLS = 2**16
@@ -56,10 +57,7 @@ def stage_sets(cache, stages=None, max_stages=3):
                 f"({cache.native}). Received stages={stages}"
             )
         return [tuple(stages)]
-    if isinstance(max_stages, bool) or not isinstance(max_stages, int) or max_stages < 1:
-        raise ValueError(
-            f"`max_stages` should be a positive integer. Received max_stages={max_stages!r}"
-        )
+    check_positive_int(max_stages, "max_stages")
     lower = sorted(r for r in cache.resolutions if r < cache.native)
     return [
         (*subset, cache.native)

@@ -20,6 +20,8 @@ the calibration images gets +inf (never accepted there).
 
 import numpy as np
 
+from reswise_tf.utils.checks import check_positive_int
+
 # Prices per native FLOP swept: 0 (accept only what is at least as accurate) up to a price
 # at which the first stage accepts every image.
 DEFAULT_PRICES = np.concatenate([[0.0], np.geomspace(1e-3, 1e2, 160)])
@@ -67,8 +69,7 @@ def price_sweep(
     rows = np.asarray(rows, np.int64)
     if len(stage_set) < 2:
         return []
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
-        raise ValueError(f"`folds` should be a positive integer. Received folds={folds!r}")
+    check_positive_int(folds, "folds")
     if num_classes is None:
         num_classes = 1 + max(
             int(cache.labels.max()), *(int(cache.tables[r].top_ids[:, 0].max()) for r in stage_set)
