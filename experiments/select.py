@@ -111,6 +111,7 @@ def main(argv):
         calibration_fraction=FLAGS.calibration_fraction,
         split_seed=FLAGS.split_seed,
         stratify=FLAGS.stratify,
+        verbose=1,
     )
     output_dir = FLAGS.output_dir or FLAGS.results_dir
     title = (

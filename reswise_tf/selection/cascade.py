@@ -72,7 +72,7 @@ def run(part, options):
     targets = options.targets or (Target.max_drop(0.5),)
     search = search_cascades(part.cache, part.calibration, stages=options.stages, max_stages=options.max_stages,
                              confidences=options.confidences, metric_k=metric_k(options.metric, part.topk),
-                             thresholds=options.threshold_kinds)
+                             thresholds=options.threshold_kinds, progress=part.progress)
     results = []
     for target in targets:
         fit = choose_cascade(search, target)

@@ -96,9 +96,11 @@ def search_cascades(
     confidences=conf_lib.CONFIDENCES,
     metric_k=1,
     thresholds=THRESHOLD_KINDS,
+    progress=None,
 ):
     """Scores every stage set, confidence kind and threshold combination on the images `rows`
     (only those are read). Temperatures are fitted per resolution on the same images.
+    `progress(done, total)` is called after each stage set.
 
     `thresholds` names the kinds of thresholds searched (`THRESHOLD_KINDS`): "shared" scores
     every combination of one threshold per stage; "per_class" the per-class thresholds of
@@ -116,7 +118,7 @@ def search_cascades(
             t = cache.tables[r]
             temps[r] = conf_lib.fit_temperature(t.top_ids[rows], t.top_probs[rows], t.labels[rows])
     blocks = []
-    for stage_set in sets:
+    for done, stage_set in enumerate(sets, start=1):
         for c in confidences if len(stage_set) > 1 else confidences[:1]:
             probe = CascadeConfig(stage_set, (0.0,) * (len(stage_set) - 1), c,
                                   tuple(temps.get(r, 1.0) for r in stage_set), cache.kept_classes)
@@ -124,6 +126,8 @@ def search_cascades(
                 blocks.append(_shared_block(cache, rows, probe, metric_k))
             if "per_class" in thresholds and len(stage_set) > 1:
                 blocks.append(_per_class_block(cache, rows, probe, metric_k))
+        if progress is not None:
+            progress(done, len(sets))
     return CascadeSearch(
         blocks=blocks,
         native_accuracy=100.0 * float(np.mean(cache.correct(cache.native, metric_k)[rows])),

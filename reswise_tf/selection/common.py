@@ -27,6 +27,7 @@ class Part:
       name: "all" or "evaluation" (the `part` column).
       topk: the k of the second accuracy column (already lowered to the kept classes).
       calibration: int rows a selector may be fitted on (disjoint from `rows`), or None.
+      progress: `fn(done, total)` a long selector reports its progress to, or None.
     """
 
     cache: SweepCache
@@ -34,6 +35,7 @@ class Part:
     name: str = "all"
     topk: int = 5
     calibration: np.ndarray | None = None
+    progress: object = None
 
     @classmethod
     def all_images(cls, cache, topk=5):

@@ -15,6 +15,7 @@ from reswise_tf.selection.common import Part, split_rows
 from reswise_tf.selection.registry import SELECTORS, option_names
 from reswise_tf.selection.targets import RANDOM, Target
 from reswise_tf.utils.checks import check_choice
+from reswise_tf.utils.progress import Progress
 
 
 @dataclasses.dataclass
@@ -42,7 +43,7 @@ class SelectionReport:
 
 
 def run_selection(tables, selectors=tuple(SELECTORS), *, topk=5, max_drops=(), flops_budgets=(),
-                  calibration_fraction=0.5, split_seed=0, stratify=True, **options):
+                  calibration_fraction=0.5, split_seed=0, stratify=True, verbose=0, **options):
     """Runs `selectors` over the cached tables of one sweep; returns a `SelectionReport`.
 
     Args:
@@ -54,6 +55,7 @@ def run_selection(tables, selectors=tuple(SELECTORS), *, topk=5, max_drops=(), f
         the random selector's FLOPs when the random selector runs too. The oracle adds the
         perfect-decision cascade bound at each budget.
       calibration_fraction, split_seed, stratify: the calibration/evaluation split.
+      verbose: 1 shows the cascade search's progress and time left.
       **options: the selectors' options, each taken by the selectors whose `Options` have it
         (random: choices, trials, seed; cascade: stages, max_stages, confidence, thresholds,
         metric; oracle: max_stages, metric). Every option is checked before any work.
@@ -74,7 +76,8 @@ def run_selection(tables, selectors=tuple(SELECTORS), *, topk=5, max_drops=(), f
     if any(spec.needs_calibration for spec in specs):
         split = split_rows(len(cache), calibration_fraction=calibration_fraction, seed=split_seed,
                            labels=cache.labels if stratify else None)
-        part = Part(cache, split.evaluation, "evaluation", topk, split.calibration)
+        progress = _search_progress() if verbose else None
+        part = Part(cache, split.evaluation, "evaluation", topk, split.calibration, progress)
         _warn_if_small(split, cache, calibration_fraction)
     results = []
     for spec in specs:
@@ -97,6 +100,20 @@ def _warn_if_small(split, cache, calibration_fraction):
             f"--calibration_fraction (now {calibration_fraction}) or a sweep over more images.",
             stacklevel=3,
         )
+
+
+def _search_progress():
+    """`fn(done, total)` printing the cascade search's progress line (stage sets searched)."""
+    state = {}
+
+    def report(done, total):
+        if "bar" not in state:
+            state["bar"] = Progress(total, unit="stage set")
+        state["bar"].update(done)
+        if done == total:
+            state["bar"].close()
+
+    return report
 
 
 def _specs(selectors):

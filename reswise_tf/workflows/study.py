@@ -200,7 +200,7 @@ def _select(m, output_dir, verbose):
     beside the sweep's. Returns its Markdown."""
     if verbose:
         print(f"== Selecting resolutions per image for {m.arch} ({m.resolution}px)")
-    report = run_selection(load_tables(output_dir), ("all",))
+    report = run_selection(load_tables(output_dir), ("all",), verbose=verbose)
     title = f"Per-image resolution selection: {m.title}"
     selection_report.write_reports(report, output_dir, title)
     return selection_report.to_markdown(report, title)
