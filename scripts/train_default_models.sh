@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-checkpoints}
 PY=${PYTHON:-.venv/bin/python}
 
-$PY -m experiments.train --arch=nasnet --dataset=fashion_mnist --resolution=32 --epochs=5 --validation_freq=5 \
+$PY -m experiments.train --arch=nasnet --dataset=fashion_mnist --resolution=32 --epochs=8 --validation_freq=8 \
     --weight_decay=5e-05 --augment=flip --output="$OUT/nasnet_fashion_mnist_32.keras"
 $PY -m experiments.train --arch=mobilenet_v2 --dataset=fashion_mnist --resolution=32 --epochs=5 --validation_freq=5 \
     --weight_decay=5e-05 --augment=flip --output="$OUT/mobilenet_v2_fashion_mnist_32.keras"
