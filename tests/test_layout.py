@@ -12,7 +12,8 @@ PACKAGE = os.path.join(ROOT, "reswise_tf")
 # Bottom to top; a stage may import its own layer's helpers and anything lower, nothing higher.
 # Stages on one line are independent siblings (neither imports the other).
 LAYERS = (
-    ("utils", "runtime"),
+    ("utils",),
+    ("runtime",),
     ("data", "cost"),
     ("models",),
     ("evaluation", "training"),

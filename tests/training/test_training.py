@@ -219,7 +219,7 @@ def test_bn_momentum_is_set_for_short_trainings(tiny_arch):
 def test_bad_arguments_name_the_argument(tiny_arch, tmp_path):
     with pytest.raises(ValueError, match="Unknown architecture 'nope'. Available: .*mobilenet_v2"):
         train_lib.build_for_training("nope", 32, 10)
-    with pytest.raises(ValueError, match=r"`resolution` should be an integer >= 19 .*'nasnet'"):
+    with pytest.raises(ValueError, match=r"`resolution` should be an integer >= 19 .*'nasnetmobile'"):
         train_lib.build_for_training("nasnet", 16, 10)
     model = train_lib.build_for_training(tiny_arch, 32, 2)
     ds = train_lib.train_pipeline(generated_source(8), 32, 4, preprocess="tf")
