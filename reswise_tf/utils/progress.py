@@ -1,5 +1,7 @@
 """A one-line progress report for long steps: done of total, percent, speed, time left, and
-named percentages (two decimals, e.g. a running accuracy).
+named percentages (two decimals, e.g. a running accuracy). Speed and time left are measured
+from the first update on: the first unit carries the step's start-up (building, tracing), which
+would make the first estimates of a long step hours too long.
 
 On a terminal the line is redrawn in place; elsewhere (a log file, CI) a line is printed at
 most every `log_every` seconds and at the end, so logs stay short.
@@ -21,7 +23,7 @@ class Progress:
     Args:
       total: units in the whole step (images, batches, ...), 0 or None when unknown.
       unit: what is counted, e.g. "image".
-      start: units already done before this run (a resumed step): not counted in the speed.
+      start: units already done before this run (a resumed step).
       stream: where to write (default: stdout).
       log_every: seconds between lines when the stream is not a terminal.
     """
@@ -35,11 +37,15 @@ class Progress:
         self.began = self.clock()
         self.last_line = -float("inf")
         self.done = start
+        self.first = None  # (time, done) of the first update: the origin of the speed
 
     def line(self, done, fields=()):
         """The progress line for `done` units, with `fields` [(name, fraction)] as percentages."""
-        elapsed = self.clock() - self.began
-        rate = (done - self.start) / elapsed if elapsed > 0 else 0.0
+        now = self.clock()
+        elapsed = now - self.began
+        rate = 0.0
+        if self.first is not None and now > self.first[0]:
+            rate = (done - self.first[1]) / (now - self.first[0])
         parts = [f"{done}/{self.total} {self.units}" if self.total else f"{done} {self.units}"]
         if self.total:
             parts.append(f"{100.0 * done / self.total:.2f}%")
@@ -54,6 +60,8 @@ class Progress:
     def update(self, done, fields=()):
         self.done = done
         now = self.clock()
+        if self.first is None:
+            self.first = (now, done)
         if self.tty:
             self.stream.write("\r" + self.line(done, fields) + "\033[K")
             self.stream.flush()

@@ -16,6 +16,9 @@ class Clock:
 def test_line_shows_percentages_with_two_decimals_and_the_time_left():
     clock = Clock()
     progress = Progress(1000, stream=io.StringIO(), clock=clock)
+    clock.now = 2.0
+    progress.update(50)  # the first update: the speed is measured from here, after start-up
+    assert "images/s" not in progress.line(50) and "ETA" not in progress.line(50)
     clock.now = 10.0
     line = progress.line(250, [("top1@224", 0.0), ("top1@196", 0.876543)])
     assert line == ("250/1000 images  25.00%  25.0 images/s  ETA 0:00:30  elapsed 0:00:10  "
@@ -25,6 +28,8 @@ def test_line_shows_percentages_with_two_decimals_and_the_time_left():
 def test_a_resumed_step_counts_only_the_new_images_in_its_speed():
     clock = Clock()
     progress = Progress(100, start=60, stream=io.StringIO(), clock=clock)
+    clock.now = 1.0
+    progress.update(70)
     clock.now = 4.0
     assert "10.0 images/s" in progress.line(100) and "ETA" not in progress.line(100)
 
