@@ -15,8 +15,9 @@ architecture of the same name). Printed: seconds of each and the speed-up (timm 
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
-import time
 
 from absl import flags
 
@@ -39,23 +40,14 @@ TIMM_NAMES = {"resnet50": "resnet50", "mobilenetv2": "mobilenetv2_100"}
 
 
 def timm_seconds(name, folder, resolutions, precision):
-    """Wall seconds of timm's evaluation: one pass over `folder` per resolution."""
-    import timm
-    import torch
-    from timm.data import create_transform, resolve_data_config
-    from torchvision.datasets import ImageFolder
-
-    torch.set_num_threads(os.cpu_count())
-    model = timm.create_model(name, pretrained=False).eval()
-    start = time.perf_counter()
-    for r in resolutions:
-        config = resolve_data_config({"input_size": (3, r, r), "crop_pct": 0.875}, model=model)
-        loader = torch.utils.data.DataLoader(ImageFolder(folder, transform=create_transform(**config)),
-                                             batch_size=FLAGS.batch_size, num_workers=FLAGS.workers)
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-            for images, _ in loader:
-                model(images).float().softmax(-1).topk(5)
-    return time.perf_counter() - start
+    """Wall seconds of timm's evaluation (one pass over `folder` per resolution), measured in
+    a process of its own by `timm_pass.py` (torchvision crashes imported after TensorFlow)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "timm_pass.py")
+    args = [name, folder, ",".join(map(str, resolutions)), precision, str(FLAGS.batch_size), str(FLAGS.workers)]
+    done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"timm's evaluation failed (is the [bench] extra installed?):\n{done.stderr[-2000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv):

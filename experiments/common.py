@@ -1,6 +1,7 @@
 """Flag parsing helpers shared by the experiment scripts (flags live only in experiments/)."""
 
 import sys
+import warnings
 
 from absl import app
 
@@ -20,9 +21,15 @@ def parse_resolutions(text, flag="--resolutions"):
     return values
 
 
+def _one_line_warning(message, category, filename, lineno, line=None):
+    return f"{category.__name__}: {message}\n"
+
+
 def run_main(main, errors):
     """Runs an absl `main`; the expected `errors` end the program with a one-line message and
-    exit status 2 instead of a traceback."""
+    exit status 2 instead of a traceback. Warnings print as `Category: message`, without the
+    library's file and source line."""
+    warnings.formatwarning = _one_line_warning
 
     def wrapped(argv):
         if len(argv) > 1:

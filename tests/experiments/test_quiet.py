@@ -24,3 +24,10 @@ def test_no_tensorflow_start_up_lines_unless_asked():
     loud = _flops(RESWISE_TF_LOGS="1")
     assert loud.returncode == 0 and loud.stdout == quiet.stdout
     assert any(n in loud.stderr for n in NOISE), loud.stderr
+
+
+def test_a_warning_prints_as_one_line_without_the_library_source():
+    from experiments import common
+
+    assert common._one_line_warning(UserWarning("BN does not apply"), UserWarning, "/x/reduce.py", 84,
+                                    "rows = run_reduce(...)") == "UserWarning: BN does not apply\n"
