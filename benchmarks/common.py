@@ -1,6 +1,7 @@
 """What the benchmarks share: generated JPEGs, the sweep's preprocessing of them in memory, and
 the timings (forward alone, a whole sweep). No flags here."""
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -15,7 +16,7 @@ from reswise_tf.evaluation import SweepConfig, sweep
 from reswise_tf.evaluation.engine import pipeline_options
 from reswise_tf.models import LoadedModel
 
-__all__ = ["SweepConfig", "compiled_forward", "preprocessed_batches", "time_forward", "time_sweep", "write_jpegs"]
+__all__ = ["SweepConfig", "compiled_forward", "preprocessed_batches", "time_forward", "jpeg_folder", "time_sweep", "write_jpegs"]
 
 
 def write_jpegs(root, num_images, seed=0, classes=10):
@@ -36,6 +37,18 @@ def write_jpegs(root, num_images, seed=0, classes=10):
         paths.append(os.path.join(folder, f"{i:05d}.jpg"))
         Image.fromarray(pixels).save(paths[-1], quality=90)
     return paths
+
+
+@contextlib.contextmanager
+def jpeg_folder(image_dir, num_images, seed=0):
+    """(folder, paths) of `num_images` generated JPEGs (`write_jpegs`) in `image_dir`, reused when
+    it already holds them; with `image_dir` None, in a temporary folder deleted at the end."""
+    folder = image_dir or tempfile.mkdtemp(prefix="reswise_jpegs_")
+    try:
+        yield folder, write_jpegs(folder, num_images, seed)
+    finally:
+        if image_dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def compiled_forward(model):

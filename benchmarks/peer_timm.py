@@ -14,14 +14,12 @@ architecture of the same name). Printed: seconds of each and the speed-up (timm 
 """
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 from absl import flags
 
-from benchmarks.common import time_sweep, write_jpegs
+from benchmarks.common import jpeg_folder, time_sweep
 from experiments import common
 from reswise_tf import data
 from reswise_tf.evaluation import SweepConfig
@@ -59,9 +57,7 @@ def main(argv):
             raise ValueError(f"Unknown precision {p!r} in --precisions. Available: float32, bfloat16")
     spec = registry.get_arch(FLAGS.arch)
     resolutions = common.parse_resolutions(FLAGS.resolutions)
-    image_dir = FLAGS.image_dir or tempfile.mkdtemp(prefix="reswise_jpegs_")
-    try:
-        write_jpegs(image_dir, FLAGS.num_images)
+    with jpeg_folder(FLAGS.image_dir, FLAGS.num_images) as (image_dir, _):
         source = data.folder_source(image_dir)
         model = spec.build(spec.native_resolution)
         print(f"{FLAGS.num_images} JPEGs, {FLAGS.arch}, batch {FLAGS.batch_size}, sizes {','.join(map(str, resolutions))}, "
@@ -72,9 +68,6 @@ def main(argv):
             ours = time_sweep(model, spec, source, config)
             theirs = timm_seconds(TIMM_NAMES[FLAGS.arch], image_dir, resolutions, precision)
             print(f"{precision:<9} timm {theirs:8.1f} s   reswise sweep {ours:8.1f} s   speed-up {theirs / ours:.2f}x")
-    finally:
-        if FLAGS.image_dir is None:
-            shutil.rmtree(image_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

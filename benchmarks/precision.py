@@ -15,13 +15,11 @@ this machine computes that precision fast. Medians of --repeats runs, interleave
 """
 
 import os
-import shutil
-import tempfile
 
 import numpy as np
 from absl import flags
 
-from benchmarks.common import compiled_forward, time_forward, time_sweep, write_jpegs
+from benchmarks.common import compiled_forward, jpeg_folder, time_forward, time_sweep
 from experiments import common
 from reswise_tf import data
 from reswise_tf.evaluation import SweepConfig
@@ -57,9 +55,7 @@ def main(argv):
         if p not in PRECISIONS:
             raise ValueError(f"Unknown precision {p!r} in --precisions. Available: {', '.join(PRECISIONS)}")
     resolutions = common.parse_resolutions(FLAGS.resolutions)
-    image_dir = FLAGS.image_dir or tempfile.mkdtemp(prefix="reswise_jpegs_")
-    try:
-        paths = write_jpegs(image_dir, FLAGS.num_images)
+    with jpeg_folder(FLAGS.image_dir, FLAGS.num_images) as (image_dir, paths):
         source = data.folder_source(image_dir)
         runs = {(s.name, p): [] for s in specs for p in precisions}
         for _ in range(FLAGS.repeats):
@@ -67,9 +63,6 @@ def main(argv):
                 for p in precisions:
                     runs[(spec.name, p)].append(measure(spec, source, resolutions, p))
         report(specs, precisions, runs, len(paths), resolutions)
-    finally:
-        if FLAGS.image_dir is None:
-            shutil.rmtree(image_dir, ignore_errors=True)
 
 
 def report(specs, precisions, runs, n, resolutions):

@@ -26,15 +26,13 @@ import contextlib
 import dataclasses
 import importlib
 import os
-import shutil
-import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 from absl import flags
 
-from benchmarks.common import compiled_forward, preprocessed_batches, time_forward, time_sweep, write_jpegs
+from benchmarks.common import compiled_forward, jpeg_folder, preprocessed_batches, time_forward, time_sweep
 from experiments import common
 from reswise_tf import data
 from reswise_tf.evaluation import SweepConfig
@@ -108,10 +106,8 @@ def main(argv):
     for name in ("num_images", "batch_size", "repeats"):
         if getattr(FLAGS, name) < 1:
             raise ValueError(f"--{name} should be a positive integer. Received {name}={getattr(FLAGS, name)}")
-    image_dir = FLAGS.image_dir or tempfile.mkdtemp(prefix="reswise_jpegs_")
-    try:
-        start = time.perf_counter()
-        paths = write_jpegs(image_dir, FLAGS.num_images, FLAGS.seed)
+    start = time.perf_counter()
+    with jpeg_folder(FLAGS.image_dir, FLAGS.num_images, FLAGS.seed) as (image_dir, paths):
         kilobytes = np.mean([os.path.getsize(p) for p in paths]) / 1e3
         print(f"{len(paths)} JPEGs ({kilobytes:.0f} kB on average) in {image_dir} ({time.perf_counter() - start:.1f} s)")
         source = data.folder_source(image_dir)
@@ -161,9 +157,6 @@ def main(argv):
             share = med["forward"] * (n - b) / n
             for name in ("sweep", "naive"):
                 print(f"{name} / forward after start-up: {(med[name] - med[name + '_startup']) / share:.3f}")
-    finally:
-        if FLAGS.image_dir is None:
-            shutil.rmtree(image_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
