@@ -5,6 +5,8 @@ import warnings
 
 from absl import app
 
+from experiments.quiet import quiet_absl_info
+
 
 def parse_resolutions(text, flag="--resolutions"):
     """'224,210,196' -> [224, 210, 196]; a clear error naming the flag otherwise."""
@@ -32,6 +34,7 @@ def run_main(main, errors):
     warnings.formatwarning = _one_line_warning
 
     def wrapped(argv):
+        quiet_absl_info()
         if len(argv) > 1:
             sys.exit(f"error: unexpected arguments: {' '.join(argv[1:])}")
         try:

@@ -8,6 +8,9 @@ is imported and its devices are listed; if the import fails they are printed aft
 C++ log lines below ERROR are hidden too (`TF_CPP_MIN_LOG_LEVEL=2`); Python warnings still show.
 
 `RESWISE_TF_LOGS=1` (or `--verbosity=1` or more on the command line) shows everything.
+Libraries' absl INFO lines (TFDS: "Constructing tf.data.Dataset cifar10 for split test...") are
+hidden too (`quiet_absl_info`, after the flags are parsed) unless `RESWISE_TF_LOGS=1` or the
+command line asks for a verbosity that shows them (`--verbosity=0` or more).
 """
 
 import os
@@ -17,18 +20,38 @@ import tempfile
 ENV = "RESWISE_TF_LOGS"
 
 
-def wants_tf_logs(argv):
-    """Whether the user asked for TensorFlow's own lines (env variable or --verbosity >= 1)."""
-    if os.environ.get(ENV, "0") not in ("", "0"):
-        return True
+def asked_verbosity(argv):
+    """The `--verbosity`/`-v` given on the command line (None when not given or not a number)."""
     for arg in argv:
         for prefix in ("--verbosity=", "-v="):
             if arg.startswith(prefix):
                 try:
-                    return int(arg[len(prefix):]) >= 1
+                    return int(arg[len(prefix):])
                 except ValueError:
-                    return False
-    return False
+                    return None
+    return None
+
+
+def wants_logs(argv, level):
+    """Whether the user asked for log lines of absl verbosity `level` (1: TensorFlow's own
+    start-up lines; 0: INFO lines): `RESWISE_TF_LOGS`, or a `--verbosity` of at least `level`."""
+    if os.environ.get(ENV, "0") not in ("", "0"):
+        return True
+    verbosity = asked_verbosity(argv)
+    return verbosity is not None and verbosity >= level
+
+
+def wants_tf_logs(argv):
+    """Whether the user asked for TensorFlow's own lines (env variable or --verbosity >= 1)."""
+    return wants_logs(argv, 1)
+
+
+def quiet_absl_info(argv=None):
+    """Hides absl INFO lines of libraries (TFDS) unless asked for (call after flag parsing)."""
+    if not wants_logs(sys.argv if argv is None else argv, 0):
+        from absl import logging
+
+        logging.set_verbosity(logging.WARNING)
 
 
 def import_tensorflow_quietly(argv=None):

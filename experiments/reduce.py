@@ -1,5 +1,7 @@
 """Evaluates a trained classifier at lower input resolutions: accuracy, FLOPs, speed.
 
+  python -m experiments.reduce --arch=nasnet --dataset=cifar10          # the thesis's Table 1
+  python -m experiments.reduce --arch=nasnet --dataset=fashion_mnist    # its offline twin
   python -m experiments.reduce --arch=resnet50 --dataset=imagenet2012 --output_dir=results/r50
   python -m experiments.reduce --model_path=my_model.keras --dataset=folder:/data/val \
       --resolutions=224,192,160
@@ -8,16 +10,18 @@
 from absl import flags
 
 from experiments import common
-from reswise_tf import data, models
+from reswise_tf import data
 from reswise_tf.evaluation import SweepConfig, SweepMismatchError
 from reswise_tf.models import RescaleError, registry
 from reswise_tf.runtime import distribute
 from reswise_tf.runtime.precision import PRECISIONS
-from reswise_tf.workflows import run_reduce
+from reswise_tf.workflows import model_choice, run_reduce
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("arch", None, "Registered architecture: a keras.applications constructor in lower case (resnet50, mobilenetv2, efficientnetb0, convnexttiny, ...; `python -m experiments.flops --arch=all` lists them) or resnet18_small. Default: None.")
-flags.DEFINE_string("weights", "imagenet", "With --arch: imagenet, none, or a checkpoint (.keras, .h5, .weights.h5). Default: imagenet.")
+flags.DEFINE_string("weights", "auto", "With --arch: auto (ImageNet weights where the dataset has ImageNet's labels, else the checkpoint trained on the dataset by the architecture's recipe, from --checkpoint_dir or checkpoints/), imagenet, none, or a checkpoint (.keras, .h5, .weights.h5). Default: auto.")
+flags.DEFINE_string("checkpoint_dir", None, "Where --weights=auto looks first for ARCH_DATASET_RESOLUTION.keras (then in checkpoints/, experiments.train's default). Default: the project's pretrained/.")
+flags.DEFINE_bool("train_missing", False, "With --weights=auto, train a missing checkpoint first by the architecture's recipe (into checkpoints/). Default: False.")
 flags.DEFINE_string("model_path", None, "Any Keras classifier file (.keras or .h5) instead of --arch. Default: None.")
 flags.DEFINE_integer("native_resolution", None, "Resolution the model was trained at. Default: the model's input size.")
 flags.DEFINE_string("preprocess", None, "preprocess_input mode: caffe, tf, torch, none. Default: the architecture's (none for --model_path).")
@@ -56,25 +60,21 @@ def main(argv):
         registry.get_arch(FLAGS.arch)  # unknown names fail before any data is read
     resolutions = common.parse_resolutions(FLAGS.resolutions) if FLAGS.resolutions else None
     strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)  # before any other TF op
-    source = data.load_source(FLAGS.dataset, split=FLAGS.split, data_dir=FLAGS.data_dir,
-                              download=FLAGS.download, skip_bad_images=FLAGS.skip_bad_images)
     with strategy.scope():
-        if FLAGS.arch:
-            loaded = models.load_arch(FLAGS.arch, FLAGS.weights, classes=source.num_classes,
-                                      native_resolution=FLAGS.native_resolution)
-        else:
-            loaded = models.load_user_model(FLAGS.model_path, native_resolution=FLAGS.native_resolution,
-                                            preprocess=FLAGS.preprocess or "none")
-    config = SweepConfig(
-        resolutions=resolutions or registry.default_resolutions(loaded.native_resolution),
-        preprocess=FLAGS.preprocess or loaded.preprocess,
-        crop_pct=FLAGS.crop_pct if FLAGS.crop_pct is not None else loaded.crop_pct,
-        batch_size=FLAGS.batch_size,
-        topk=FLAGS.topk,
-        num_examples=FLAGS.num_examples,
-        precision=FLAGS.precision,
-        head=FLAGS.head,
-    )
+        loaded, source = model_choice.open_model_and_data(
+            FLAGS.dataset, split=FLAGS.split, data_dir=FLAGS.data_dir, download=FLAGS.download,
+            skip_bad_images=FLAGS.skip_bad_images, train_missing_checkpoint=FLAGS.train_missing,
+            verbose=FLAGS.verbose, arch=FLAGS.arch, weights=FLAGS.weights, model_path=FLAGS.model_path,
+            checkpoint_dir=FLAGS.checkpoint_dir, native_resolution=FLAGS.native_resolution,
+            preprocess=FLAGS.preprocess, crop_pct=FLAGS.crop_pct)
+    if resolutions is None:
+        resolutions = registry.default_resolutions(loaded.native_resolution, loaded.min_resolution)
+        below = sorted(set(registry.default_resolutions(loaded.native_resolution)) - set(resolutions), reverse=True)
+        if below and FLAGS.verbose:
+            print(f"Note: {', '.join(map(str, below))} px of the default sizes are below the model's smallest size "
+                  f"({loaded.min_resolution} px) and are left out.")
+    config = SweepConfig(resolutions=resolutions, batch_size=FLAGS.batch_size, topk=FLAGS.topk,
+                         num_examples=FLAGS.num_examples, precision=FLAGS.precision, head=FLAGS.head)
     bn_source = None
     if FLAGS.recalibrate_bn < 0:
         raise ValueError(f"--recalibrate_bn should be >= 0. Received {FLAGS.recalibrate_bn}")

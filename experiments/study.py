@@ -14,13 +14,15 @@ from absl import flags
 
 from experiments import common
 from reswise_tf import data
+from reswise_tf.models import registry
+from reswise_tf.training.checkpoint import PRETRAINED_DIR
 from reswise_tf.workflows import study
 
 FLAGS = flags.FLAGS
 _D = study.StudySettings
 flags.DEFINE_string("dataset", _D.dataset, "fashion_mnist (offline, Debian's files) or cifar10 (TFDS). Default: fashion_mnist.")
 flags.DEFINE_string("output_dir", "results/study", "Where sweeps, study.md and figures go. Default: results/study.")
-flags.DEFINE_string("pretrained_dir", "pretrained", "The shipped checkpoints (used unless --retrain). Default: pretrained.")
+flags.DEFINE_string("pretrained_dir", PRETRAINED_DIR, "The shipped checkpoints (used unless --retrain). Default: the project's pretrained/.")
 flags.DEFINE_string("checkpoint_dir", "checkpoints", "Where models trained here are kept (and reused). Default: checkpoints.")
 flags.DEFINE_bool("retrain", _D.retrain, "Train every model from scratch into --checkpoint_dir by its recipe, ignoring the shipped checkpoints. Default: False.")
 flags.DEFINE_integer("epochs", 0, "Override the recipes' training epochs (0: each recipe's). Default: 0.")
@@ -38,7 +40,8 @@ flags.DEFINE_integer("verbose", 1, "1 progress, 0 nothing. Default: 1.")
 def main(argv):
     del argv
     known = {m.arch: m for m in study.DEFAULT_MODELS}
-    unknown = [m for m in FLAGS.models if m not in known]
+    names = [registry.ALIASES.get(m, m) for m in FLAGS.models]
+    unknown = [m for m, name in zip(FLAGS.models, names) if name not in known]
     if unknown:
         raise ValueError(f"Unknown study model(s) {', '.join(unknown)}. Available: {', '.join(known)}")
     for name in ("epochs", "num_train_examples", "num_eval_examples", "batch_size", "recalibrate_bn"):
@@ -56,7 +59,7 @@ def main(argv):
         data_dir=FLAGS.data_dir,
         download=FLAGS.download,
     )
-    study.run_study(FLAGS.output_dir, FLAGS.checkpoint_dir, settings, [known[m] for m in FLAGS.models],
+    study.run_study(FLAGS.output_dir, FLAGS.checkpoint_dir, settings, [known[name] for name in names],
                     verbose=FLAGS.verbose, pretrained_dir=FLAGS.pretrained_dir)
     with open(f"{FLAGS.output_dir}/study.md") as f:
         print(f.read())

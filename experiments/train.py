@@ -9,7 +9,8 @@ Running the same command again after an interruption resumes after the last fini
 (checkpoints, log.csv and result.json are in OUTPUT.ckpt/ unless --work_dir is given).
 Fashion-MNIST is read from Debian's dataset-fashion-mnist files when present (else TFDS); its
 28-px grayscale images are repeated to 3 channels and resized to --resolution, as the sweep
-does. See reswise_tf/train.py for the recipe.
+does. See reswise_tf/training/ for the pipeline, optimiser and loop, and
+reswise_tf/training/recipes.py for the recipes of the study's models.
 """
 
 import os
@@ -99,7 +100,14 @@ flags.DEFINE_enum(
     "augment",
     "crop_flip",
     training.AUGMENTATIONS,
-    "Random crop (zero padding resolution/8) and/or horizontal flip. Default: crop_flip.",
+    "crop: random crop after zero padding of resolution/8; scale: the image shown at a random smaller size on a "
+    "black canvas (what a lower input resolution shows the model); rrc: ImageNet's random-resized-crop; _flip adds "
+    "a random horizontal flip. Default: crop_flip.",
+)
+flags.DEFINE_float(
+    "min_scale",
+    None,
+    "Smallest scale of --augment=scale (side fraction) or rrc (area fraction). Default: 0.75 for scale, 0.25 for rrc.",
 )
 flags.DEFINE_integer("seed", 0, "Seed of the weights, shuffle and augmentation. Default: 0.")
 flags.DEFINE_enum("precision", "float32", PRECISIONS, "What the model computes in while training: float32, or mixed bfloat16/float16 (float32 weights; the saved model is float32). Default: float32.")
@@ -108,15 +116,6 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_string("tpu", "", "TPU address or name for --strategy=tpu. Default: local.")
 flags.DEFINE_integer("verbose", 1, "1 progress bar, 2 one line per epoch, 0 nothing. Default: 1.")
-
-
-def default_output(arch, dataset, resolution):
-    name = (
-        os.path.basename(os.path.normpath(dataset[len("folder:") :]))
-        if dataset.startswith("folder:")
-        else dataset
-    )
-    return os.path.join("checkpoints", f"{arch}_{name}_{resolution}.keras")
 
 
 def main(argv):
@@ -130,7 +129,8 @@ def main(argv):
     check_resolution(FLAGS.resolution, spec.min_resolution, arch=spec.name)
     if FLAGS.epochs < 1:
         raise ValueError(f"--epochs should be a positive integer. Received epochs={FLAGS.epochs}")
-    output = FLAGS.output or default_output(spec.name, FLAGS.dataset, FLAGS.resolution)
+    output = FLAGS.output or os.path.join(
+        training.CHECKPOINTS_DIR, training.checkpoint_name(spec.name, FLAGS.dataset, FLAGS.resolution))
     if not output.endswith((".keras", ".h5")):
         raise ValueError(f"--output should be a .keras or .h5 file. Received output={output!r}")
     strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)  # before any other TF op
@@ -158,6 +158,7 @@ def main(argv):
         output=output,
         batch_size=FLAGS.batch_size,
         augment=FLAGS.augment,
+        min_scale=FLAGS.min_scale,
         seed=FLAGS.seed,
         num_train_examples=FLAGS.num_train_examples,
         num_validation_examples=FLAGS.num_validation_examples,

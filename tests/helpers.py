@@ -76,18 +76,20 @@ def loaded(model, **kwargs):
 
 
 def array_source(n=10, size=16, classes=10, seed=0, split="test"):
-    """A small-image `DataSource` of `n` random uint8 images (size x size x 3) and labels."""
+    """A small-image `DataSource` of `n` random uint8 images (size x size x 3) and labels (ids
+    of a model's classes)."""
     rng = np.random.default_rng(seed)
     ds = tf.data.Dataset.from_tensor_slices({
         "image": rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
         "label": rng.integers(0, classes, n).astype(np.int64),
         "index": np.arange(n, dtype=np.int64),
     })
-    return data.DataSource("arrays", split, ds, n, classes, small_images=True)
+    return data.DataSource("arrays", split, ds, n, classes, small_images=True, label_kind="ids")
 
 
 def generated_source(n=64, seed=0):
-    """A Fashion-MNIST-like `DataSource`: n uint8 28x28x1 images of 2 learnable classes."""
+    """A Fashion-MNIST-like `DataSource`: n uint8 28x28x1 images of 2 learnable classes (ids of
+    a model's classes: they fit a model with more outputs)."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 2, n).astype(np.int64)
     images = rng.integers(0, 60, (n, 28, 28, 1)).astype(np.uint8)
@@ -97,7 +99,7 @@ def generated_source(n=64, seed=0):
     ds = tf.data.Dataset.from_tensor_slices(
         {"image": images, "label": labels, "index": np.arange(n, dtype=np.int64)}
     )
-    return data.DataSource("generated", "train", ds, n, 2, small_images=True)
+    return data.DataSource("generated", "train", ds, n, 2, small_images=True, label_kind="ids")
 
 
 def make_table(resolution, labels, pred, conf, macs, native=None):

@@ -6,11 +6,13 @@ from reswise_tf.data.fashion_mnist import (
     fashion_mnist_debian_source,
     read_idx,
 )
+from reswise_tf.data.labels import LABEL_KINDS, LabelMismatchError, Labels
 from reswise_tf.data.preprocessing import PREPROCESS_MODES, prepare
 from reswise_tf.data.source import DataError, DataSource
 from reswise_tf.data.sources import (
     IMAGE_EXTENSIONS,
     SMALL_IMAGE_MAX,
+    dataset_labels,
     describe_ignored,
     find_bad_image,
     folder_classes,
@@ -23,6 +25,10 @@ from reswise_tf.data.sources import (
 
 __all__ = [
     "DEBIAN_FASHION_MNIST",
+    "LABEL_KINDS",
+    "LabelMismatchError",
+    "Labels",
+    "dataset_labels",
     "PREPROCESS_MODES",
     "IMAGE_EXTENSIONS",
     "SMALL_IMAGE_MAX",

@@ -17,7 +17,8 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from reswise_tf.data.fashion_mnist import DEBIAN_FASHION_MNIST, fashion_mnist_debian_source
+from reswise_tf.data.fashion_mnist import DEBIAN_FASHION_MNIST, FASHION_MNIST_CANVAS, fashion_mnist_debian_source
+from reswise_tf.data.labels import IMAGENET_CLASSES, Labels, is_imagenet_name, tfds_labels
 from reswise_tf.data.source import DataError, DataSource
 
 # Decoded by TensorFlow, and by Pillow (TIFF, which TensorFlow does not decode).
@@ -25,6 +26,18 @@ TF_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 PILLOW_IMAGE_EXTENSIONS = (".tif", ".tiff")
 IMAGE_EXTENSIONS = TF_IMAGE_EXTENSIONS + PILLOW_IMAGE_EXTENSIONS
 SMALL_IMAGE_MAX = 64  # datasets with images at most this size are resized directly, no crop
+
+
+def dataset_labels(name, *, data_dir=None):
+    """The `Labels` of dataset `name` (`folder:PATH` or TFDS), without reading an image or
+    downloading anything, so that a model that does not fit is refused before any work."""
+    if not isinstance(name, str) or not name:
+        raise DataError(f"`dataset` should be a TFDS name or folder:PATH. Received dataset={name!r}")
+    if name.startswith("folder:"):
+        return folder_classes(os.path.expanduser(name[len("folder:"):]))[1]
+    if name == "fashion_mnist":
+        return Labels(name, 10)
+    return tfds_labels(name, data_dir)
 
 
 def load_source(name, *, split=None, data_dir=None, download=False, skip_bad_images=False):
@@ -35,7 +48,8 @@ def load_source(name, *, split=None, data_dir=None, download=False, skip_bad_ima
         return folder_source(name[len("folder:") :], skip_bad_images=skip_bad_images)
     if name == "fashion_mnist" and not download and os.path.isdir(DEBIAN_FASHION_MNIST):
         return fashion_mnist_debian_source(split or "test")
-    return tfds_source(name, split=split, data_dir=data_dir, download=download)
+    source = tfds_source(name, split=split, data_dir=data_dir, download=download)
+    return source.on_canvas(FASHION_MNIST_CANVAS) if name == "fashion_mnist" else source
 
 
 # ----------------------------------------------------------------------------- TFDS
@@ -86,13 +100,15 @@ def tfds_source(name, *, split=None, data_dir=None, download=False):
         count = builder.info.splits[split].num_examples
     except (KeyError, ValueError):
         count = 0
+    num_classes = features["label"].num_classes
     return DataSource(
         name=name,
         split=split,
         dataset=ds,
         num_examples=count,
-        num_classes=features["label"].num_classes,
+        num_classes=num_classes,
         small_images=small,
+        label_kind="imagenet" if is_imagenet_name(name, num_classes) else "own",
     )
 
 
@@ -125,31 +141,38 @@ def imagenet_synsets():
 
 
 def folder_classes(root):
-    """Maps each class subfolder of `root` to a class id; returns (mapping, num_classes).
+    """Maps each class subfolder of `root` to a class id; returns (mapping, `Labels`).
 
-    Subfolders named by integers are those class ids; ImageNet synset ids (`n01440764`) map to
-    the standard 1000-class order, so a folder holding a few classes is still scored against a
-    1000-class model; any other names are sorted.
+    Subfolders named by integers are those class ids (kind `ids`); ImageNet synset ids
+    (`n01440764`) map to the standard 1000-class order (kind `imagenet`), so a folder holding a
+    few classes is still scored against a 1000-class model; any other names are sorted (`own`).
     """
     if not os.path.isdir(root):
         raise DataError(f"`dataset` folder does not exist: folder:{root}")
     names = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     if not names:
         raise DataError(f"Folder {root!r} has no class subfolders (expected e.g. {root}/0/, {root}/1/)")
+    name = f"folder:{root}"
     if all(n.isdigit() for n in names):
-        return {n: int(n) for n in names}, max(int(n) for n in names) + 1
+        return {n: int(n) for n in names}, Labels(name, max(int(n) for n in names) + 1, "ids")
     synsets = imagenet_synsets()
     if all(n in synsets for n in names):
         order = {s: i for i, s in enumerate(synsets)}
-        return {n: order[n] for n in names}, len(synsets)
-    return {n: i for i, n in enumerate(names)}, len(names)
+        return {n: order[n] for n in names}, Labels(name, IMAGENET_CLASSES, "imagenet")
+    return {n: i for i, n in enumerate(names)}, Labels(name, len(names))
 
 
 def folder_source(root, *, skip_bad_images=False):
     """Images under `root/<class>/...`, in sorted order. Files that are not images of the
-    decoded kinds (`IMAGE_EXTENSIONS`) are left out and listed in `ignored_files`."""
+    decoded kinds (`IMAGE_EXTENSIONS`) are left out and listed in `ignored_files`.
+
+    The images decide how they are resized, as for TFDS sets: small images (a sample of
+    `SIZE_SAMPLE` spread over the folder all at most `SMALL_IMAGE_MAX` px, e.g. CIFAR-10's
+    32-px PNGs) are resized directly to each size, as they were at training; larger ones get
+    the ImageNet evaluation's resize and centre crop. `min_side` is the sample's smallest side.
+    """
     root = os.path.expanduser(root)
-    mapping, num_classes = folder_classes(root)
+    mapping, label_set = folder_classes(root)
     files, labels, ignored = [], [], []
     for name, label in sorted(mapping.items(), key=lambda item: item[1]):
         for dirpath, _, filenames in sorted(os.walk(os.path.join(root, name))):
@@ -162,6 +185,7 @@ def folder_source(root, *, skip_bad_images=False):
                     ignored.append(path)
     if not files:
         raise DataError(f"Folder {root!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    sizes = sample_image_sizes(files)
     ds = tf.data.Dataset.from_tensor_slices(
         {"path": tf.constant(files), "label": tf.constant(labels, tf.int64), "index": tf.range(len(files), dtype=tf.int64)}
     )
@@ -169,8 +193,30 @@ def folder_source(root, *, skip_bad_images=False):
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if skip_bad_images:
         ds = ds.ignore_errors()
-    return DataSource(name=f"folder:{root}", split=None, dataset=ds, num_examples=len(files), num_classes=num_classes,
-                      small_images=False, files=files, skip_bad_images=skip_bad_images, ignored_files=ignored)
+    return DataSource(name=f"folder:{root}", split=None, dataset=ds, num_examples=len(files),
+                      num_classes=label_set.num_classes,
+                      small_images=bool(sizes) and max(map(max, sizes)) <= SMALL_IMAGE_MAX,
+                      files=files, skip_bad_images=skip_bad_images, ignored_files=ignored, label_kind=label_set.kind,
+                      min_side=min(map(min, sizes)) if sizes else None)
+
+
+SIZE_SAMPLE = 32  # images of a folder whose sizes decide how it is resized
+
+
+def sample_image_sizes(files, count=SIZE_SAMPLE):
+    """(height, width) of up to `count` images spread over `files` (headers only, by Pillow);
+    files Pillow cannot open are left out (they fail, or are skipped, when decoded)."""
+    from PIL import Image, UnidentifiedImageError
+
+    step = max(1, len(files) // count)
+    sizes = []
+    for path in files[::step][:count]:
+        try:
+            with Image.open(path) as image:
+                sizes.append((image.height, image.width))
+        except (OSError, UnidentifiedImageError):
+            continue
+    return sizes
 
 
 def decode_image_file(path):
@@ -245,6 +291,10 @@ def from_memory(data, *, num_classes, name="in-memory"):
                 "`data` should be (images (N, H, W, C), labels (N,)). Received shapes "
                 f"{images.shape} and {labels.shape}"
             )
+        if len(labels) and not (0 <= labels.min() and labels.max() < num_classes):
+            raise DataError(
+                f"`data` has labels {int(labels.min())}..{int(labels.max())}, but the model has {num_classes} "
+                f"outputs (classes 0..{num_classes - 1}): they are not the same label set")
         ds = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels.astype(np.int64)})
         count, small = len(images), max(images.shape[1:3]) <= SMALL_IMAGE_MAX
     else:
@@ -252,9 +302,18 @@ def from_memory(data, *, num_classes, name="in-memory"):
             "`data` should be a tf.data.Dataset of (image, label) or {'image', 'label'} elements, "
             f"or a tuple (images, labels) of numpy arrays. Received {type(data).__name__}"
         )
-    ds = ds.enumerate().map(lambda i, ex: {**ex, "index": i})
+    ds = ds.enumerate().map(lambda i, ex: {**ex, "index": i, "label": _checked_label(ex["label"], num_classes)})
     return DataSource(name=name, split=None, dataset=ds, num_examples=count, num_classes=num_classes,
-                      small_images=small)
+                      small_images=small, label_kind="ids")
+
+
+def _checked_label(label, num_classes):
+    """`label`, or an error when it is not a class of the model (a dataset's labels are only
+    seen as they are read)."""
+    message = f"`data` has a label outside the model's {num_classes} classes (0..{num_classes - 1})"
+    with tf.control_dependencies([tf.debugging.assert_non_negative(label, message=message),
+                                  tf.debugging.assert_less(label, tf.constant(num_classes, tf.int64), message=message)]):
+        return tf.identity(label)
 
 
 def _dataset_examples(ds):

@@ -8,7 +8,6 @@ either a complete table or none.
 
 import dataclasses
 import json
-import os
 
 import numpy as np
 
@@ -74,23 +73,6 @@ class PredictionTable:
                 top_probs=data["top_probs"],
                 meta=json.loads(str(data["meta"])),
             )
-
-
-def table_path(output_dir, resolution):
-    return os.path.join(output_dir, "predictions", f"res_{resolution}.npz")
-
-
-def load_tables(output_dir):
-    """Loads every cached table in `output_dir`, keyed by resolution."""
-    folder = os.path.join(output_dir, "predictions")
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"No prediction cache in {folder!r}: run experiments.reduce first")
-    tables = {}
-    for name in sorted(os.listdir(folder)):
-        if name.startswith("res_") and name.endswith(".npz"):
-            table = PredictionTable.load(os.path.join(folder, name))
-            tables[table.resolution] = table
-    return tables
 
 
 class SweepCache:

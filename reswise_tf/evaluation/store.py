@@ -14,12 +14,45 @@ import os
 
 import numpy as np
 
-from reswise_tf.evaluation.predictions import PredictionTable, table_path
+from reswise_tf.evaluation.predictions import PredictionTable
 from reswise_tf.models.registry import ALIASES
 from reswise_tf.utils.files import atomic_save_npz, atomic_write_text
 
+# The layout of a cache directory, written here only.
+PREDICTIONS = "predictions"
 _FINGERPRINT = "sweep.json"
 _PARTIAL = "partial.npz"
+
+
+def cache_file(output_dir, name):
+    """The path of the cache file `name` of the sweep in `output_dir`."""
+    return os.path.join(output_dir, PREDICTIONS, name)
+
+
+def table_path(output_dir, resolution):
+    return cache_file(output_dir, f"res_{resolution}.npz")
+
+
+def load_tables(output_dir):
+    """Loads every cached table in `output_dir`, keyed by resolution."""
+    folder = os.path.join(output_dir, PREDICTIONS)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"No prediction cache in {folder!r}: run experiments.reduce first")
+    tables = {}
+    for name in sorted(os.listdir(folder)):
+        if name.startswith("res_") and name.endswith(".npz"):
+            table = PredictionTable.load(os.path.join(folder, name))
+            tables[table.resolution] = table
+    return tables
+
+
+def read_fingerprint(output_dir):
+    """The fingerprint (what model, data and settings) of the sweep in `output_dir`, or None."""
+    path = cache_file(output_dir, _FINGERPRINT)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 # Names a fingerprint key had before, and settings it did not record yet (their value then):
 # old caches are compared as today's fingerprint would describe them.
 _RENAMED_KEYS = {"cache_k": "kept_classes"}
@@ -40,7 +73,7 @@ class DirectoryStore:
         return DirectoryStore(os.path.join(self.path, name))
 
     def _file(self, name):
-        return os.path.join(self.path, "predictions", name)
+        return cache_file(self.path, name)
 
     def check_fingerprint(self, fingerprint):
         """Raises `SweepMismatchError` if the folder holds a sweep with another fingerprint."""

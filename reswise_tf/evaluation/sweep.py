@@ -36,11 +36,14 @@ class SweepConfig:
 
     Attributes:
       resolutions: input sizes (pixels) to evaluate; the model's native one is always added.
-      preprocess: `preprocess_input` mode (`caffe`, `tf`, `torch`, `none`).
-      crop_pct: centre-crop fraction for ImageNet-size images.
+      preprocess: `preprocess_input` mode (`caffe`, `tf`, `torch`, `none`); None: the model's
+        (`LoadedModel.preprocess`).
+      crop_pct: centre-crop fraction for ImageNet-size images; None: the model's.
       batch_size: global batch size (a multiple of the number of replicas when distributed).
       topk: the k of top-k accuracy (default 5).
-      kept_classes: classes kept per image in the cache (at least `topk`).
+      kept_classes: classes kept per image in the cache, with their probabilities; None:
+        `max(DEFAULT_KEPT_CLASSES, topk)`. A number below `topk` is an error (the cache could not
+        score top-k).
       num_examples: evaluate only the first N examples (None: all).
       checkpoint_every: save progress every this many batches.
       precision: what the models compute in, `runtime.precision.PRECISIONS` (mixed precision:
@@ -50,11 +53,11 @@ class SweepConfig:
     """
 
     resolutions: list
-    preprocess: str = "none"
-    crop_pct: float = 0.875
+    preprocess: str | None = None
+    crop_pct: float | None = None
     batch_size: int = 32
     topk: int = 5
-    kept_classes: int = DEFAULT_KEPT_CLASSES
+    kept_classes: int | None = None
     num_examples: int | None = None
     checkpoint_every: int = 20
     precision: str = "float32"
@@ -66,14 +69,28 @@ class SweepConfig:
         for r in self.resolutions:
             check_positive_int(r, "resolutions")
         self.resolutions = sorted(set(self.resolutions), reverse=True)
-        check_preprocess(self.preprocess)
-        check_crop_pct(self.crop_pct)
-        for name in ("batch_size", "topk", "kept_classes", "checkpoint_every"):
+        if self.preprocess is not None:
+            check_preprocess(self.preprocess)
+        if self.crop_pct is not None:
+            check_crop_pct(self.crop_pct)
+        for name in ("batch_size", "topk", "checkpoint_every"):
             check_positive_int(getattr(self, name), name)
+        if self.kept_classes is None:
+            self.kept_classes = max(DEFAULT_KEPT_CLASSES, self.topk)
+        check_positive_int(self.kept_classes, "kept_classes")
+        if self.kept_classes < self.topk:
+            raise ValueError(f"`kept_classes` should be at least topk={self.topk}: the cache keeps the classes "
+                             f"top-k is scored on. Received kept_classes={self.kept_classes}")
         check_positive_int(self.num_examples, "num_examples", allow_none=True)
         check_precision(self.precision)
         check_choice(self.head, HEADS, "head")
-        self.kept_classes = max(self.kept_classes, self.topk)
+
+    def for_model(self, loaded):
+        """This configuration with the preprocessing and crop it leaves open (None) taken from
+        `loaded` (a `models.LoadedModel`): what the sweep evaluates with."""
+        return dataclasses.replace(
+            self, preprocess=loaded.preprocess if self.preprocess is None else self.preprocess,
+            crop_pct=loaded.crop_pct if self.crop_pct is None else self.crop_pct)
 
     def with_native(self, native_resolution):
         """The resolutions to evaluate, highest first, the native one included."""
@@ -136,6 +153,7 @@ def sweep(loaded, source, config, output_dir=None, *, strategy=None, verbose=1, 
 def sweep_tables(loaded, source, config, output_dir=None, *, strategy=None, verbose=1, variants=()):
     """As `sweep`, but returns {variant name ("" for the model itself): {resolution: table}}."""
     strategy = strategy or tf.distribute.get_strategy()
+    config = config.for_model(loaded)
     if config.batch_size % strategy.num_replicas_in_sync:
         raise ValueError(
             f"`batch_size` (global) should be a multiple of the {strategy.num_replicas_in_sync} replicas "
@@ -144,7 +162,8 @@ def sweep_tables(loaded, source, config, output_dir=None, *, strategy=None, verb
     store = _as_store(output_dir)
     resolutions = config.with_native(loaded.native_resolution)
     fingerprint = {"identity": loaded.identity or {}, "native_resolution": loaded.native_resolution,
-                   "config": config.fingerprint(), "dataset": source.name, "split": source.split}
+                   "config": config.fingerprint(), "dataset": source.name, "split": source.split,
+                   **source.fingerprint()}
     stores = {"": (store, fingerprint)}
     for v in variants:
         stores[v.name] = (store.child(v.name), {**fingerprint, "variant": v.description})
@@ -214,6 +233,7 @@ def _evaluate(loaded, source, config, stores, todo, resumed, strategy, variants,
         meta = {"macs": int(count_macs(models[job], resolution=job[1])), "num_skipped": len(skipped),
                 "skipped_index": skipped,
                 "native_resolution": loaded.native_resolution, "precision": precision[job[0]],
+                "resize": "direct" if source.small_images else f"crop {config.crop_pct:g}",
                 **({"head": config.head} if config.head else {})}
         stores[job[0]][0].save_table(state.table(job, config.kept_classes, meta))
     main.clear_partial()

@@ -7,6 +7,7 @@ import os
 import keras
 import numpy as np
 
+from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess
 from reswise_tf.models.inspect import input_resolution
 from reswise_tf.models.registry import ArchSpec, get_arch
 
@@ -21,8 +22,8 @@ class LoadedModel:
       model: the Keras model at its native resolution.
       arch: the `ArchSpec` when built from the registry (used to rebuild it), else None.
       native_resolution: the size it was trained at (pixels).
-      preprocess: default `preprocess_input` mode.
-      crop_pct: default centre-crop fraction.
+      preprocess: the `preprocess_input` mode its inputs get (the sweep's, unless it overrides).
+      crop_pct: the centre-crop fraction of ImageNet-size images (likewise).
       identity: JSON description (what model, which weights), stored with its predictions.
     """
 
@@ -48,6 +49,26 @@ class LoadedModel:
         if spec is not None:
             identity["arch"] = spec.name
         return cls(model, spec, native, preprocess, crop_pct, identity)
+
+    @property
+    def min_resolution(self):
+        """The smallest size its architecture builds with the same weights (1 when unknown)."""
+        return self.arch.min_resolution if self.arch is not None else 1
+
+    @property
+    def num_outputs(self):
+        """Classes the model predicts (its output's last dimension)."""
+        return int(self.model.outputs[0].shape[-1])
+
+    def with_settings(self, *, preprocess=None, crop_pct=None):
+        """This model with its preprocessing and crop replaced where given (None keeps them)."""
+        if preprocess is not None:
+            check_preprocess(preprocess)
+        if crop_pct is not None:
+            check_crop_pct(crop_pct)
+        return dataclasses.replace(
+            self, preprocess=self.preprocess if preprocess is None else preprocess,
+            crop_pct=self.crop_pct if crop_pct is None else crop_pct)
 
 
 def weights_digest(model):

@@ -139,6 +139,11 @@ def _keras(constructor, native=224, min_resolution=1, preprocess="caffe", crop_p
                     crop_pct, **kw)
 
 
+def _vit(name, builder, **kw):
+    """The spec of one of our ViTs: native size and patch (its smallest size) from `models.vit`."""
+    return ArchSpec(name, builder, builder.native_size, builder.patch_size, preprocess="tf", **kw)
+
+
 # Every keras.applications constructor. native: the `default_size` of its builder (Keras 3.15
 # source); preprocess: what its module's `preprocess_input` does ("none": the model has its own
 # Rescaling/Normalization layers); crop_pct: timm's evaluation crop for the same weights
@@ -189,12 +194,12 @@ for _spec in (
     _keras("Xception", 299, min_resolution=7, preprocess="tf", crop_pct=0.8975),
     # Vision Transformers (ours, standard Keras layers; timm's ViT-Ti/S/B layout, evaluated as
     # timm's augreg weights: [-1, 1] inputs, crop 0.9). Sizes are multiples of the patch.
-    ArchSpec("vit_ti16", vit.ViTTi16, min_resolution=16, preprocess="tf", crop_pct=0.9),
-    ArchSpec("vit_s16", vit.ViTS16, min_resolution=16, preprocess="tf", crop_pct=0.9),
-    ArchSpec("vit_b16", vit.ViTB16, min_resolution=16, preprocess="tf", crop_pct=0.9),
+    _vit("vit_ti16", vit.ViTTi16, crop_pct=0.9),
+    _vit("vit_s16", vit.ViTS16, crop_pct=0.9),
+    _vit("vit_b16", vit.ViTB16, crop_pct=0.9),
     # Ours, for training from scratch on CPU at 32-64 px; no ImageNet weights exist.
     ArchSpec("resnet18_small", ResNet18Small, native_resolution=64, preprocess="tf"),
-    ArchSpec("vit_small_p8", vit.ViTSmallP8, native_resolution=64, min_resolution=8, preprocess="tf"),
+    _vit("vit_small_p8", vit.ViTSmallP8),
 ):
     register_arch(_spec)
 
@@ -206,11 +211,12 @@ THESIS_RESOLUTIONS = {
 }
 
 
-def default_resolutions(native_resolution):
+def default_resolutions(native_resolution, min_resolution=1):
     """The thesis's sweep for a 224- or 32-px model, else the native size with 7/8, 3/4, 5/8
-    and 1/2 of it (e.g. 64 -> 64, 56, 48, 40, 32)."""
+    and 1/2 of it (e.g. 64 -> 64, 56, 48, 40, 32); sizes below `min_resolution` left out."""
     if native_resolution in THESIS_RESOLUTIONS:
-        return list(THESIS_RESOLUTIONS[native_resolution])
-    fractions = (7 / 8, 3 / 4, 5 / 8, 1 / 2)
-    return sorted({native_resolution, *(max(1, round(native_resolution * f)) for f in fractions)},
-                  reverse=True)
+        sizes = THESIS_RESOLUTIONS[native_resolution]
+    else:
+        fractions = (7 / 8, 3 / 4, 5 / 8, 1 / 2)
+        sizes = {native_resolution, *(max(1, round(native_resolution * f)) for f in fractions)}
+    return sorted((r for r in sizes if r >= min_resolution), reverse=True)

@@ -26,7 +26,7 @@ Keras 3 records `keras.ops` calls on KerasTensors as graph nodes (`GetItem`, `Ze
 with `safe_mode=True` (checked in a fresh process, see `test_vit.py`). The `Embedding` tables
 are exactly timm's `cls_token` (1, 1, C) and `pos_embed` (1, N+1, C) without the leading 1,
 and the index tensors carry no size: the only size-dependent config is `pos_embed.input_dim`.
-Rejected alternatives (experiments/token_options.py): a `Dense` called on a constant array runs
+Rejected alternatives (tried while this module was written): a `Dense` called on a constant array runs
 eagerly while the graph is built, so its output is frozen into the config as a constant and its
 weights are not weights of the model (silently untrainable, unsaved); a `Dense` on
 `zeros_like(...)` works (output = bias) but carries a dead kernel; `Lambda` layers are refused
@@ -237,6 +237,7 @@ def _named(config_name, function_name, default_name):
         )
 
     builder.__name__ = function_name
+    builder.native_size, builder.patch_size = native, patch  # read by the registry
     builder.__doc__ = (
         f"ViT {config_name}: patch {patch}, width {width}, depth {depth}, heads {heads}, "
         f"MLP {mlp}; {native} px native. Keras applications keyword signature; see "

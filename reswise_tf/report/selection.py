@@ -11,12 +11,13 @@ from reswise_tf.report import figures, tables
 from reswise_tf.selection import oracle
 from reswise_tf.selection.cascade_config import CascadeConfig
 from reswise_tf.utils.files import atomic_save_npz, atomic_write_text
-from reswise_tf.utils.formatting import signed
+from reswise_tf.utils.formatting import drop
 
 
 def to_markdown(report, title):
     """Table 6 of the thesis, extended: one row per selector and setting, then the random
-    selector's trial statistics; drops signed as the thesis prints them (negative = less)."""
+    selector's trial statistics; drops as the thesis prints them (positive = a loss: FLOPs saved,
+    accuracy lost; negative = a gain)."""
     k, cache = report.topk, report.cache
     where = (
         f"All rows are measured on the evaluation part ({report.split.describe()}); cascade "
@@ -36,11 +37,11 @@ def to_markdown(report, title):
     for r in report.results:
         name = r.selector if r.deployable else f"{r.selector} (not deployable)"
         lines.append(
-            f"| {name} | {r.setting} | {signed(-r.flops_drop_pct)} | {r.top1:.2f} | "
-            f"{signed(-r.top1_drop)} | {r.topk_acc:.2f} | {signed(-r.topk_drop)} |"
+            f"| {name} | {r.setting} | {drop(r.flops_drop_pct)} | {r.top1:.2f} | "
+            f"{drop(r.top1_drop)} | {r.topk_acc:.2f} | {drop(r.topk_drop)} |"
         )
-    for r in (r for r in report.results if r.selector == "random"):
-        lines += _random_trials_table(r, k)
+    if report.table6 is not None:
+        lines += _random_trials_table(report.table6, k, len(cache))
     fits = [r.extra["fit"] for r in report.results if "fit" in r.extra]
     if fits:
         lines += ["", "Cascade fits on the calibration part:", ""]
@@ -48,8 +49,8 @@ def to_markdown(report, title):
             c = fit.calibration
             lines.append(
                 f"- {fit.target}: {fit.config.describe()}; on {c['num_examples']} calibration "
-                f"images {c['metric']} {c['accuracy']:.2f}% ({signed(-c['drop'])} points), "
-                f"FLOPs {signed(-c['flops_drop_pct'])}%"
+                f"images {c['metric']} {c['accuracy']:.2f}% ({drop(c['drop'])} points), "
+                f"FLOPs {drop(c['flops_drop_pct'])}%"
             )
     lines += [
         "",
@@ -69,19 +70,20 @@ _MARKERS = (
 )
 
 
-def _random_trials_table(r, k):
-    """The random selector's trial statistics in the thesis's Table 6 layout."""
-    lines = ["", f"#### Random selection: {r.setting} (Table 6 layout)", "",
-             "| Change against native | Mean | Std | Max | Min |", "|---|---:|---:|---:|---:|"]
+def _random_trials_table(r, k, num_images):
+    """The random selector's trial statistics in the thesis's Table 6 layout, on all images (as
+    the thesis: it had no calibration split)."""
+    lines = ["", f"#### Random selection: {r.setting} (Table 6 layout, all {num_images} images)", "",
+             "| Against native | Mean | Std | Max | Min |", "|---|---:|---:|---:|---:|"]
     for label, key, mean in (
         ("Top-1 Accuracy Drop (%)", "top1_drop", r.top1_drop),
         (f"Top-{k} Accuracy Drop (%)", f"top{k}_drop", r.topk_drop),
         ("FLOPs Drop (%)", "flops_drop_pct", r.flops_drop_pct),
     ):
         s = r.stats
-        lines.append(f"| {label} | {signed(-mean)} | {s[key + '_std']:.2f} | "
-                     f"{signed(-s[key + '_min'])} | {signed(-s[key + '_max'])} |")
-    return lines + ["", "Max and min are over trials of the signed change; std is the sample std."]
+        lines.append(f"| {label} | {drop(mean)} | {s[key + '_std']:.2f} | "
+                     f"{drop(s[key + '_max'])} | {drop(s[key + '_min'])} |")
+    return lines + ["", "Max and min are over trials; std is the sample std. Drops are positive for a loss."]
 
 
 def plot_pareto(report, path, title=""):

@@ -13,7 +13,8 @@ import io
 import numpy as np
 
 from reswise_tf.evaluation.predictions import SweepCache
-from reswise_tf.utils.formatting import signed
+from reswise_tf.utils.formatting import drop, signed
+from reswise_tf.utils.units import flops_drop_pct
 
 BASE_COLUMNS = ("resolution", "macs", "flops", "flops_drop_pct")
 
@@ -45,7 +46,7 @@ def sweep_rows(tables, topk=5, bn_tables=None, reference_tables=None):
             "resolution": r,
             "macs": t.meta["macs"],
             "flops": 2 * t.meta["macs"],
-            "flops_drop_pct": round(100.0 * (1.0 - cache.macs[r] / cache.macs[cache.native]), 4),
+            "flops_drop_pct": round(flops_drop_pct(cache.macs[r], cache.macs[cache.native]), 4),
             "top1": round(t.accuracy(1), 4),
             f"top{k}": round(t.accuracy(k), 4),
             "top1_drop": round(ref[1] - t.accuracy(1), 4),
@@ -55,6 +56,7 @@ def sweep_rows(tables, topk=5, bn_tables=None, reference_tables=None):
             "images_per_sec": round(timed / seconds, 2) if seconds else float("nan"),
             "precision": t.meta.get("precision", "float32"),
             **({"head": t.meta["head"]} if t.meta.get("head") else {}),
+            **({"resize": t.meta["resize"]} if t.meta.get("resize") else {}),
         }
         if reference_tables is not None:
             row.update(agreement(t, as_cache(reference_tables).tables[r]))
@@ -89,7 +91,7 @@ def flops_rows(macs_by_resolution, native_resolution):
     """`resolution,macs,flops,flops_drop_pct` rows from {resolution: MACs}."""
     native = macs_by_resolution[native_resolution]
     return [
-        {"resolution": r, "macs": m, "flops": 2 * m, "flops_drop_pct": round(100.0 * (1.0 - m / native), 4)}
+        {"resolution": r, "macs": m, "flops": 2 * m, "flops_drop_pct": round(flops_drop_pct(m, native), 4)}
         for r, m in sorted(macs_by_resolution.items(), reverse=True)
     ]
 
@@ -122,8 +124,8 @@ def _number(text):
 def to_markdown(rows, title):
     """The thesis's table layout: Resolution | FLOPs Drop (%) | Accuracy Drop (%).
 
-    Drops are shown as signed changes against the native row, as the thesis prints them
-    (-29.26 means 29.26% fewer FLOPs; -2.70 means 2.70 points less accuracy).
+    Drops against the native row as the thesis prints them: 29.26 means 29.26 % fewer FLOPs,
+    2.70 means 2.70 points less accuracy; a negative drop is a gain.
     """
     k = topk_of(rows)
     bn, latency, agree = "top1_bn" in rows[0], "speedup_b1" in rows[0], "top1_agreement_pct" in rows[0]
@@ -141,12 +143,12 @@ def to_markdown(rows, title):
     for row in rows:
         r = row["resolution"]
         line = (
-            f"| {r}x{r} | {signed(-row['flops_drop_pct'])} | {row['top1']:.2f} | "
-            f"{signed(-row['top1_drop'])} | {row[f'top{k}']:.2f} | "
-            f"{signed(-row[f'top{k}_drop'])} | {row['images_per_sec']:.1f} |"
+            f"| {r}x{r} | {drop(row['flops_drop_pct'])} | {row['top1']:.2f} | "
+            f"{drop(row['top1_drop'])} | {row[f'top{k}']:.2f} | "
+            f"{drop(row[f'top{k}_drop'])} | {row['images_per_sec']:.1f} |"
         )
         if bn:
-            line += f" {signed(-row['top1_bn_drop'])} | {signed(-row[f'top{k}_bn_drop'])} |"
+            line += f" {drop(row['top1_bn_drop'])} | {drop(row[f'top{k}_bn_drop'])} |"
         if latency:
             line += f" {row['speedup_b1']:.2f}x | {row['speedup_b32']:.2f}x |"
         if agree:
@@ -158,6 +160,12 @@ def to_markdown(rows, title):
     if rows[0].get("head") == "adaptive_pool":
         lines[-1] += (" Classifier head adapted (--head=adaptive_pool): below the native size the last feature map "
                       "is average-pooled to its trained grid before the flattened classifier.")
+    resize = str(rows[0].get("resize", ""))
+    if resize == "direct":
+        lines[-1] += " Images resized directly to each size (small images, at most 64 px: no crop)."
+    elif resize.startswith("crop"):
+        lines[-1] += (f" Images: shorter side resized to size / {resize.split()[-1]} and centre-cropped "
+                      "(ImageNet's evaluation).")
     if rows[0].get("num_skipped"):
         lines[-1] += f" {rows[0]['num_skipped']} unreadable image(s) skipped (listed in skipped.txt)."
     return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ from reswise_tf.selection import per_class
 from reswise_tf.selection.cascade_config import CascadeConfig
 from reswise_tf.selection.targets import Target, check_target
 from reswise_tf.utils.checks import check_positive_int
+from reswise_tf.utils.units import flops_drop_pct
 
 # Upper bound on the threshold combinations scored per stage set and confidence kind.
 _GRID_CELLS = 2**16
@@ -217,7 +218,7 @@ def choose_cascade(search, target):
             "accuracy": acc,
             "drop": search.native_accuracy - acc,
             "mean_macs": cost,
-            "flops_drop_pct": 100.0 * (1.0 - cost / search.native_macs),
+            "flops_drop_pct": flops_drop_pct(cost, search.native_macs),
         },
         front=pareto_front(search),
     )

@@ -15,6 +15,7 @@ import numpy as np
 
 from reswise_tf.evaluation.predictions import SweepCache
 from reswise_tf.utils.checks import check_fraction
+from reswise_tf.utils.units import flops_drop_pct
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +129,7 @@ def measure(cache, selection, *, topk=5):
     acc = [100.0 * float(np.mean(selection.correct(cache, k))) for k in (1, topk)]
     ref = [100.0 * float(np.mean(cache.correct(native, k)[rows])) for k in (1, topk)]
     mean_macs = float(np.mean(selection.macs))
-    flops_drop = 100.0 * (1.0 - mean_macs / cache.macs[native])
+    flops_drop = flops_drop_pct(mean_macs, cache.macs[native])
     return acc[0], acc[1], ref[0] - acc[0], ref[1] - acc[1], mean_macs, flops_drop
 
 

@@ -28,6 +28,9 @@ class SelectionReport:
       split: the calibration/evaluation `Split`, or None (rows on all images).
       cache: the `SweepCache`.
       topk: the k of the top-k columns.
+      table6: the random selector on all images, as the thesis's Table 6 (which had no
+        calibration split); None when random did not run. Equal to its row in `results`
+        when the rows are on all images too.
     """
 
     results: list
@@ -35,6 +38,7 @@ class SelectionReport:
     split: object
     cache: SweepCache
     topk: int
+    table6: object = None
 
     @property
     def rows(self):
@@ -84,7 +88,12 @@ def run_selection(tables, selectors=tuple(SELECTORS), *, topk=5, max_drops=(), f
         results += spec.run(part, chosen[spec.name])
     fits = [r.extra["fit"] for r in results if "fit" in r.extra]
     curve = cascade.curve(part, fits[-1]) if fits else []
-    return SelectionReport(results=results, curve=curve, split=split, cache=cache, topk=topk)
+    table6 = None
+    if "random" in chosen:
+        all_images = Part.all_images(cache, topk)
+        table6 = (next(r for r in results if r.selector == "random") if split is None
+                  else SELECTORS["random"].run(all_images, chosen["random"])[0])
+    return SelectionReport(results=results, curve=curve, split=split, cache=cache, topk=topk, table6=table6)
 
 
 MIN_CALIBRATION = 100  # fewer images than this (or than classes) is too few to fit a cascade on

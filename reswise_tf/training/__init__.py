@@ -2,13 +2,17 @@
 (the input pipeline, optimiser and schedule, the resumable loop, recipes, checkpoint I/O)."""
 
 from reswise_tf.training.checkpoint import (
+    CHECKPOINTS_DIR,
     LOG_NAME,
+    PRETRAINED_DIR,
     RESULT_NAME,
     TrainMismatchError,
+    checkpoint_name,
     default_work_dir,
     finished_epochs,
     read_log,
     save_model,
+    training_record,
     truncate_log,
 )
 from reswise_tf.training.loop import TrainResult, train
@@ -20,10 +24,26 @@ from reswise_tf.training.optimizer import (
     make_optimizer,
 )
 from reswise_tf.training.pipeline import AUGMENTATIONS, augment_image, crop_padding, train_pipeline
-from reswise_tf.training.recipes import DEFAULT_BN_MOMENTUM, build_for_training, train_arch
+from reswise_tf.training.recipes import (
+    DEFAULT_BN_MOMENTUM,
+    DEFAULT_RECIPE,
+    RECIPES,
+    Recipe,
+    build_for_training,
+    recipe_for,
+    train_arch,
+)
 
 __all__ = [
     "AUGMENTATIONS",
+    "CHECKPOINTS_DIR",
+    "DEFAULT_RECIPE",
+    "PRETRAINED_DIR",
+    "RECIPES",
+    "Recipe",
+    "checkpoint_name",
+    "recipe_for",
+    "training_record",
     "DEFAULT_BN_MOMENTUM",
     "DEFAULT_LEARNING_RATE",
     "DEFAULT_WEIGHT_DECAY",

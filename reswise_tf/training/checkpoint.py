@@ -16,12 +16,33 @@ import os
 import keras
 
 from reswise_tf.models.precision import with_precision
+from reswise_tf.models.registry import get_arch
 from reswise_tf.utils.files import atomic_path, atomic_write_text
 
 LOG_NAME = "log.csv"
 RESULT_NAME = "result.json"
 CONFIG_NAME = "config.json"
 STATE_NAME = "state.json"
+
+
+CHECKPOINTS_DIR = "checkpoints"  # where experiments.train writes by default (relative to the working directory)
+# The checkpoints shipped with the project (its own folder, wherever the command runs from).
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                              "pretrained")
+
+
+def dataset_slug(dataset):
+    """How a dataset is named in a checkpoint's file name: the TFDS name, or a folder's base name."""
+    if dataset.startswith("folder:"):
+        return os.path.basename(os.path.normpath(dataset[len("folder:"):]))
+    return dataset.replace("/", "_").replace(":", "_")
+
+
+def checkpoint_name(arch, dataset, resolution):
+    """The one naming rule of trained checkpoints (shipped ones, the study's, `experiments.train`'s
+    default output): `<architecture>_<dataset>_<resolution>.keras`, with the architecture's
+    registered name (`nasnet` -> `nasnetmobile`)."""
+    return f"{get_arch(arch).name}_{dataset_slug(dataset)}_{resolution}.keras"
 
 
 class TrainMismatchError(ValueError):
@@ -31,6 +52,16 @@ class TrainMismatchError(ValueError):
 def default_work_dir(output):
     """`checkpoints/NAME.keras` -> `checkpoints/NAME.ckpt`."""
     return os.path.splitext(output)[0] + ".ckpt"
+
+
+def training_record(model_path):
+    """The training record (`result.json` contents) of a saved model: `NAME.json` beside it (as
+    shipped in `pretrained/`), else its work dir's `result.json`; None when there is neither."""
+    for path in (os.path.splitext(model_path)[0] + ".json", os.path.join(default_work_dir(model_path), RESULT_NAME)):
+        if os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)
+    return None
 
 
 def save_model(model, path):

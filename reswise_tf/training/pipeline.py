@@ -7,15 +7,15 @@ between the resize and the normalisation. Evaluated at its own resolution, the s
 model the validation pipeline's inputs, bit for bit, so its native-resolution accuracy is the
 trainer's final accuracy.
 
-Fashion-MNIST's 28-px images are resized (not zero-padded) to 32 or 64 px because the sweep
-resizes them too: a model trained on padded 28-in-32 images would be scored by the sweep on
-images with no border and objects 14% larger than any it saw. Resizing also keeps the object's
-size a fixed fraction of the frame at every resolution, which is the quantity the study varies.
+Small images (CIFAR-10; Fashion-MNIST on its 32-px canvas) are resized to the training
+resolution as the sweep resizes them, so the object keeps its fraction of the frame at every
+resolution, which is the quantity a study varies.
 
-Augmentation (`crop_flip`): a random `resolution` crop of the image zero-padded by
-`resolution / 8` pixels on each side (4 px at 32, the CIFAR recipe, scaled with the
-resolution) and a random horizontal flip; both are drawn from stateless ops seeded per example,
-so a run is reproducible from `seed`, with new draws every epoch.
+Augmentation (`augment_image`): CIFAR's random crop, a random shrink onto a black canvas
+(`scale`: the model sees its objects at the smaller sizes a lower input resolution gives it,
+as ImageNet's random-resized-crop shows its models objects at many scales), ImageNet's
+random-resized-crop, each with or without a random horizontal flip; all drawn from stateless
+ops seeded per example, so a run is reproducible from `seed`, with new draws every epoch.
 """
 
 import functools
@@ -25,7 +25,11 @@ import tensorflow as tf
 from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess, prepare
 from reswise_tf.utils.checks import check_choice, check_positive_int, check_resolution
 
-AUGMENTATIONS = ("crop_flip", "crop", "flip", "none")
+AUGMENTATIONS = ("crop_flip", "crop", "scale_flip", "scale", "rrc_flip", "rrc", "flip", "none")
+# The smallest scale of each scale augmentation when none is given: "scale" shows the image at
+# 3/4 of its side or more (32 px -> 24..32, the thesis's first reduced sizes); "rrc" crops at
+# least 25 % of the area (ImageNet's 8 % is for images whose objects fill a small part).
+DEFAULT_MIN_SCALE = {"scale": 0.75, "rrc": 0.25}
 
 
 def crop_padding(resolution):
@@ -33,24 +37,78 @@ def crop_padding(resolution):
     return max(1, round(resolution / 8))
 
 
-def augment_image(image, seed, augment="crop_flip"):
-    """Randomly crops (after zero padding) and/or flips one float image, stateless.
+def min_scale_of(augment, min_scale=None):
+    """The smallest scale `augment` draws (None for augmentations without one); checks it."""
+    kind = augment.removesuffix("_flip")
+    if kind not in DEFAULT_MIN_SCALE:
+        return None
+    min_scale = DEFAULT_MIN_SCALE[kind] if min_scale is None else min_scale
+    if not 0 < min_scale <= 1:
+        raise ValueError(f"`min_scale` should be in (0, 1]. Received min_scale={min_scale!r}")
+    return float(min_scale)
+
+
+def augment_image(image, seed, augment="crop_flip", min_scale=None):
+    """Randomly transforms one float image, stateless (the same `seed`, the same draw).
+
+    - `crop`: a random crop of the image zero-padded by `crop_padding` pixels (CIFAR's recipe).
+    - `scale`: the image shown smaller, as a lower input resolution shows it: resized to a
+      random side between `min_scale` and 1 of its own and placed at a random position on a
+      black canvas of its size (the border of the 32-px Fashion-MNIST canvas).
+    - `rrc`: ImageNet's random-resized-crop: a random box of `min_scale`..1 of the area and
+      aspect ratio 3/4..4/3, resized back to the image's size.
+    - `_flip` (or `flip` alone): a random horizontal flip.
 
     Args:
       image: float32 (resolution, resolution, channels), values 0..255.
       seed: int tensor of shape (2,), this example's seed.
       augment: one of `AUGMENTATIONS`.
+      min_scale: smallest side (`scale`) or area (`rrc`) fraction; None: `DEFAULT_MIN_SCALE`.
     """
     check_choice(augment, AUGMENTATIONS, "augment")
-    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    if augment in ("crop_flip", "crop"):
-        height, width, channels = image.shape
-        pad = crop_padding(height)
-        padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
-        image = tf.image.stateless_random_crop(padded, (height, width, channels), seed=crop_seed)
-    if augment in ("crop_flip", "flip"):
+    min_scale = min_scale_of(augment, min_scale)
+    geometry_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    kind = augment.removesuffix("_flip")
+    if kind == "crop":
+        image = _random_crop(image, geometry_seed)
+    elif kind == "scale":
+        image = _random_shrink(image, geometry_seed, min_scale)
+    elif kind == "rrc":
+        image = _random_resized_crop(image, geometry_seed, min_scale)
+    if augment.endswith("flip"):
         image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
     return image
+
+
+def _random_crop(image, seed):
+    height, width, channels = image.shape
+    pad = crop_padding(height)
+    padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+    return tf.image.stateless_random_crop(padded, (height, width, channels), seed=seed)
+
+
+def _random_shrink(image, seed, min_scale):
+    height, width, channels = image.shape
+    size_seed, y_seed, x_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    side = tf.random.stateless_uniform((), size_seed, minval=min_scale, maxval=1.0)
+    new_h = tf.clip_by_value(tf.cast(tf.round(side * height), tf.int32), 1, height)
+    new_w = tf.clip_by_value(tf.cast(tf.round(side * width), tf.int32), 1, width)
+    small = tf.image.resize(image, tf.stack([new_h, new_w]), antialias=True)
+    top = tf.random.stateless_uniform((), y_seed, maxval=height - new_h + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform((), x_seed, maxval=width - new_w + 1, dtype=tf.int32)
+    image = tf.image.pad_to_bounding_box(small, top, left, height, width)
+    return tf.ensure_shape(image, (height, width, channels))
+
+
+def _random_resized_crop(image, seed, min_scale):
+    height, width, channels = image.shape
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.shape(image), bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed=seed,
+        min_object_covered=0.0, aspect_ratio_range=(3 / 4, 4 / 3), area_range=(min_scale, 1.0),
+        max_attempts=10, use_image_if_no_bounding_boxes=True)
+    crop = tf.slice(image, begin, size)
+    image = tf.image.resize(crop, (height, width), antialias=True)
+    return tf.ensure_shape(image, (height, width, channels))
 
 
 def train_pipeline(
@@ -60,6 +118,7 @@ def train_pipeline(
     *,
     preprocess,
     augment="crop_flip",
+    min_scale=None,
     training=True,
     seed=0,
     channels=3,
@@ -79,6 +138,7 @@ def train_pipeline(
       batch_size: global batch size.
       preprocess: `preprocess_input` mode of the architecture.
       augment: one of `AUGMENTATIONS` (ignored when `training=False`).
+      min_scale: smallest scale of a `scale`/`rrc` augmentation (None: its default).
       training: shuffle, augment and drop the last partial batch.
       seed: seed of the shuffle and of the augmentation.
       channels: input channels of the model (grayscale is repeated).
@@ -96,13 +156,14 @@ def train_pipeline(
     check_preprocess(preprocess)
     check_crop_pct(crop_pct)
     check_choice(augment, AUGMENTATIONS, "augment")
+    min_scale = min_scale_of(augment, min_scale)
     check_positive_int(num_examples, "num_examples", allow_none=True)
     classes = classes or source.num_classes
     make = functools.partial(prepare, resolution=resolution, mode=preprocess, crop_pct=crop_pct,
                              direct=source.small_images, channels=channels)
 
     def train_fn(example, seed):
-        image = make(example["image"], augment=lambda x: augment_image(x, seed, augment))
+        image = make(example["image"], augment=lambda x: augment_image(x, seed, augment, min_scale))
         return image, tf.one_hot(example["label"], classes)
 
     def eval_fn(example):

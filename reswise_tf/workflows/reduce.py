@@ -51,6 +51,7 @@ def run_reduce(
       compare_precision: with a reduced `config.precision`, also evaluates the model in float32
         in the same pass (cache in `float32_reference/`) and adds the agreement columns.
     """
+    config = config.for_model(loaded)
     _check_inputs(loaded, source, bn_source, bn_images)
     if bn_images and not has_batch_norm(loaded.model):
         warnings.warn(
@@ -60,6 +61,9 @@ def run_reduce(
         bn_images = 0
     if verbose and describe_ignored(source):
         print(describe_ignored(source))
+    upsampled = source.upsample_warning(max(config.with_native(loaded.native_resolution)), config.crop_pct)
+    if upsampled:
+        warnings.warn(upsampled, stacklevel=2)
     variants = []
     if bn_images:
         channels = loaded.model.inputs[0].shape[-1]
@@ -94,9 +98,7 @@ def _write_skipped(cache, source, output_dir):
 
 
 def _check_inputs(loaded, source, bn_source, bn_images):
-    n_out = loaded.model.outputs[0].shape[-1]
-    if source.num_classes > n_out:
-        raise ValueError(f"Dataset {source.name!r} has {source.num_classes} classes but the model has {n_out} outputs")
+    source.labels.check_outputs(loaded.num_outputs, "model")
     if bn_images and bn_source is None:
         raise ValueError("`bn_images` needs `bn_source`: a training split to re-estimate BatchNorm on")
     if bn_source is not None and bn_source.name == source.name and bn_source.split == source.split:

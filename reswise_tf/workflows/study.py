@@ -5,9 +5,10 @@ thesis's tables and figures.
 
 The thesis trained NASNet and MobileNetV2 on CIFAR-10 at 32x32 and reduced them to 28, 24, 20,
 16, 12 (its Tables 1-2). Without internet we use Fashion-MNIST from Debian's
-`dataset-fashion-mnist` files (real data, 28-px grayscale, resized to the training resolution
-and repeated to 3 channels); with internet `dataset="cifar10"` runs the same study on CIFAR-10.
-A small ResNet-18 trained at 64 px is the high-resolution analogue.
+`dataset-fashion-mnist` files (real data: 28-px grayscale items on a 32-px canvas, as LeNet fed
+MNIST, so that 28..12 px are genuine reductions as on CIFAR-10; repeated to 3 channels); with
+internet `dataset="cifar10"` runs the same study on CIFAR-10. A small ResNet-18 trained at 64 px
+(the canvas upsampled) is the high-resolution analogue.
 """
 
 import dataclasses
@@ -16,77 +17,57 @@ import os
 import time
 
 from reswise_tf import data
-from reswise_tf.evaluation.predictions import load_tables
+from reswise_tf.evaluation.store import load_tables
 from reswise_tf.evaluation.sweep import SweepConfig
-from reswise_tf.models.loading import load_arch
 from reswise_tf.models.registry import get_arch
 from reswise_tf.report import selection as selection_report
 from reswise_tf.report import tables
 from reswise_tf.selection.run import run_selection
-from reswise_tf.training import train_arch
+from reswise_tf.training.checkpoint import checkpoint_name, training_record
+from reswise_tf.training.recipes import recipe_for
 from reswise_tf.utils.files import atomic_write_text
+from reswise_tf.workflows.model_choice import open_model, train_missing
 from reswise_tf.workflows.reduce import run_reduce
 
 
 @dataclasses.dataclass(frozen=True)
-class Recipe:
-    """How a model of the study is trained (the flags of `experiments.train`).
-
-    Attributes:
-      epochs: passes over the training split.
-      optimizer, learning_rate, weight_decay: see `training.optimizer` (None: its default).
-      augment: one of `training.AUGMENTATIONS`.
-    """
-
-    epochs: int
-    optimizer: str = "sgd"
-    learning_rate: float | None = None
-    weight_decay: float | None = None
-    augment: str = "crop_flip"
-
-    def train_flags(self):
-        """The `experiments.train` flags of this recipe (validation once, at the end)."""
-        defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        changed = [name for name in ("optimizer", "learning_rate", "weight_decay", "augment")
-                   if getattr(self, name) != defaults[name]]
-        return [f"--epochs={self.epochs}", f"--validation_freq={self.epochs}",
-                *(f"--{name}={getattr(self, name)}" for name in changed)]
-
-
-@dataclasses.dataclass(frozen=True)
 class StudyModel:
-    """One model of the study.
+    """One model of the study; it is trained by its architecture's recipe
+    (`training.recipes.RECIPES`) at the recipe's resolution (its native one).
 
     Attributes:
       arch: registered architecture.
-      resolution: training (native) resolution in pixels.
       resolutions: the sweep (native first).
       title: table title.
-      recipe: how it is trained when its checkpoint is missing (or with `retrain`).
     """
 
     arch: str
-    resolution: int
     resolutions: tuple
     title: str
-    recipe: Recipe
+
+    @property
+    def recipe(self):
+        return recipe_for(self.arch)
+
+    @property
+    def resolution(self):
+        return self.recipe.resolution
+
+    @property
+    def key(self):
+        """Its folder under the study's output: `<architecture>_<resolution>`."""
+        return f"{get_arch(self.arch).name}_{self.resolution}"
 
     def checkpoint_name(self, dataset):
-        return f"{self.arch}_{dataset}_{self.resolution}.keras"
+        return checkpoint_name(self.arch, dataset, self.resolution)
 
 
-# Recipes measured here (docs/results/fashion_mnist.md): at 32 px the random crop (4 px of
-# padding) keeps MobileNetV2 from fitting Fashion-MNIST (3 epochs: 87.2 % with it, 90.4 % with
-# flips only; 15 epochs with it: 85.7 %), and the ResNet recipe's weight decay 5e-4 underfits
-# (10 epochs: 79.6 %); NASNetMobile needs more epochs (5: 87.95 %, 8: 91.73 %); the 64-px ResNet-18
-# trains well with the crop.
+# The thesis's Tables 1-2 (NASNetMobile stops at 20: below 19 px its reduction cells change)
+# and a 64-px model as the higher-resolution analogue.
 DEFAULT_MODELS = (
-    StudyModel("nasnet", 32, (32, 28, 24, 20), "Table 1: NASNetMobile trained at 32x32",
-               Recipe(epochs=8, weight_decay=5e-5, augment="flip")),
-    StudyModel("mobilenet_v2", 32, (32, 28, 24, 20, 16, 12), "Table 2: MobileNetV2 trained at 32x32",
-               Recipe(epochs=5, weight_decay=5e-5, augment="flip")),
-    StudyModel("resnet18_small", 64, (64, 56, 48, 40, 32, 24, 16), "Table 3: ResNet-18 (small) trained at 64x64",
-               Recipe(epochs=4)),
+    StudyModel("nasnetmobile", (32, 28, 24, 20), "Table 1: NASNetMobile trained at 32x32"),
+    StudyModel("mobilenetv2", (32, 28, 24, 20, 16, 12), "Table 2: MobileNetV2 trained at 32x32"),
+    StudyModel("resnet18_small", (64, 56, 48, 40, 32, 24, 16), "Table 3: ResNet-18 (small) trained at 64x64"),
 )
 
 
@@ -121,10 +102,11 @@ def run_study(output_dir, checkpoint_dir, settings=None, study_models=DEFAULT_MO
     """Sweeps (and selects on) every model of the study; writes `output_dir/study.md`.
 
     A model's checkpoint is `pretrained_dir/<name>` (shipped) unless `settings.retrain`, else
-    `checkpoint_dir/<name>`, trained there by its recipe when missing. Each model's sweep
-    (per-image cache, results.csv/.md, figures, selection) goes to
-    `output_dir/<arch>_<resolution>/`; `study.json` records the training facts and times.
-    Re-running reuses checkpoints and cached predictions. Returns {arch: rows}.
+    `checkpoint_dir/<name>`, trained there by its recipe when missing (`<name>`:
+    `training.checkpoint.checkpoint_name`). Each model's sweep (per-image cache,
+    results.csv/.md, figures, selection) goes to `output_dir/<arch>_<resolution>/`;
+    `study.json` records the training facts and times. Re-running reuses checkpoints and
+    cached predictions. Returns {arch: rows}.
     """
     settings = settings or StudySettings()
     load = dict(data_dir=settings.data_dir, download=settings.download)
@@ -134,16 +116,16 @@ def run_study(output_dir, checkpoint_dir, settings=None, study_models=DEFAULT_MO
     facts = json.load(open(facts_path)) if os.path.exists(facts_path) else {}
     results, selections = {}, {}
     for m in study_models:
-        key = f"{m.arch}_{m.resolution}"
-        ckpt, fact = _checkpoint(m, settings, checkpoint_dir, pretrained_dir, train_source, test_source, verbose)
-        facts[key] = {**facts.get(key, {}), **fact}
+        ckpt = _checkpoint(m, settings, checkpoint_dir, pretrained_dir, train_source, test_source, verbose)
+        facts[m.key] = {**facts.get(m.key, {}), "checkpoint": ckpt, **_training_facts(ckpt)}
         start = time.time()
-        results[m.arch] = _reduce(m, ckpt, settings, test_source, train_source, os.path.join(output_dir, key), verbose)
-        facts[key]["sweep_seconds"] = round(time.time() - start, 1)
+        results[m.arch] = _reduce(m, ckpt, settings, test_source, train_source, os.path.join(output_dir, m.key),
+                                  verbose)
+        facts[m.key]["sweep_seconds"] = round(time.time() - start, 1)
         if settings.select:
             start = time.time()
-            selections[m.arch] = _select(m, os.path.join(output_dir, key), verbose)
-            facts[key]["selection_seconds"] = round(time.time() - start, 1)
+            selections[m.arch] = _select(m, os.path.join(output_dir, m.key), verbose)
+            facts[m.key]["selection_seconds"] = round(time.time() - start, 1)
         atomic_write_text(facts_path, json.dumps(facts, indent=2))
     text = study_markdown(results, selections, facts, study_models, settings)
     atomic_write_text(os.path.join(output_dir, "study.md"), text)
@@ -151,48 +133,34 @@ def run_study(output_dir, checkpoint_dir, settings=None, study_models=DEFAULT_MO
 
 
 def _checkpoint(m, settings, checkpoint_dir, pretrained_dir, train_source, test_source, verbose):
-    """(path, facts) of `m`'s checkpoint: shipped, trained earlier, or trained now."""
+    """`m`'s checkpoint: shipped, trained earlier, or trained now by its recipe."""
     name = m.checkpoint_name(settings.dataset)
     shipped = os.path.join(pretrained_dir, name) if pretrained_dir else None
     if shipped and not settings.retrain and os.path.exists(shipped):
-        return shipped, {"checkpoint": shipped, **_training_facts(os.path.splitext(shipped)[0] + ".json")}
+        return shipped
     ckpt = os.path.join(checkpoint_dir, name)
     if not os.path.exists(ckpt):
-        return ckpt, _train(m, train_source, test_source, ckpt, settings, verbose)
-    return ckpt, {"checkpoint": ckpt, **_training_facts(os.path.join(os.path.splitext(ckpt)[0] + ".ckpt", "result.json"))}
+        train_missing(m.arch, train_source, test_source, ckpt, verbose=verbose, epochs=settings.epochs,
+                      batch_size=settings.batch_size, num_train_examples=settings.num_train_examples)
+    return ckpt
 
 
-def _training_facts(result_path):
-    """Epochs, seconds per epoch and final accuracy from a training's result.json, if any."""
-    if not os.path.exists(result_path):
+def _training_facts(ckpt):
+    """Epochs, seconds per epoch and final accuracy from a checkpoint's training record, if any."""
+    record = training_record(ckpt)
+    if record is None:
         return {}
-    with open(result_path) as f:
-        result = json.load(f)
-    return {"epochs": len(result["log"]), "train_examples": result["config"].get("num_train_examples"),
-            "train_seconds_per_epoch": [round(row["train_seconds"], 1) for row in result["log"]],
-            "final_accuracy": round(100 * result["metrics"]["accuracy"], 2)}
-
-
-def _train(m, train_source, test_source, ckpt, settings, verbose):
-    recipe = m.recipe
-    epochs = settings.epochs or recipe.epochs
-    if verbose:
-        print(f"== Training {m.arch} at {m.resolution}px on {settings.dataset} "
-              f"({settings.num_train_examples or 'all'} images x {epochs} epochs) into {ckpt}")
-    train_arch(m.arch, train_source, test_source, resolution=m.resolution, epochs=epochs, output=ckpt,
-               batch_size=settings.batch_size, num_train_examples=settings.num_train_examples,
-               augment=recipe.augment, optimizer=recipe.optimizer, learning_rate=recipe.learning_rate,
-               weight_decay=recipe.weight_decay, validation_freq=epochs, verbose=verbose)
-    return {"checkpoint": ckpt, **_training_facts(os.path.join(os.path.splitext(ckpt)[0] + ".ckpt", "result.json"))}
+    return {"epochs": len(record["log"]), "train_examples": record["config"].get("num_train_examples"),
+            "train_seconds_per_epoch": [round(row["train_seconds"], 1) for row in record["log"]],
+            "final_accuracy": round(100 * record["metrics"]["accuracy"], 2)}
 
 
 def _reduce(m, ckpt, settings, test_source, train_source, output_dir, verbose):
-    spec = get_arch(m.arch)
-    config = SweepConfig(resolutions=list(m.resolutions), preprocess=spec.preprocess, crop_pct=spec.crop_pct,
-                         batch_size=128, num_examples=settings.num_eval_examples)
+    config = SweepConfig(resolutions=list(m.resolutions), batch_size=128, num_examples=settings.num_eval_examples)
     if verbose:
         print(f"== Reducing {m.arch} ({m.resolution}px) on {settings.dataset} test: {list(m.resolutions)}")
-    return run_reduce(load_arch(m.arch, ckpt), test_source, config, output_dir, verbose=verbose, title=m.title,
+    loaded = open_model(test_source.labels, arch=m.arch, weights=ckpt)
+    return run_reduce(loaded, test_source, config, output_dir, verbose=verbose, title=m.title,
                       bn_source=train_source if settings.recalibrate_bn else None, bn_images=settings.recalibrate_bn)
 
 
@@ -214,7 +182,7 @@ def study_markdown(results, selections, facts, study_models, settings):
     for m in study_models:
         if m.arch not in results:
             continue
-        fact = facts.get(f"{m.arch}_{m.resolution}", {})
+        fact = facts.get(m.key, {})
         lines.append(tables.to_markdown(results[m.arch], m.title))
         if fact.get("final_accuracy") is not None:
             lines.append(f"Checkpoint {fact['checkpoint']}: trained {fact['epochs']} epochs on "

@@ -61,11 +61,16 @@ def test_read_idx_rejects_other_types_and_truncated_files(tmp_path):
 def test_fashion_mnist_arrays_from_package_files(tmp_path):
     expected = write_fashion_mnist(str(tmp_path))
     for split in ("train", "test"):
-        images, labels = data.fashion_mnist_arrays(split, root=str(tmp_path))
+        images, labels = data.fashion_mnist_arrays(split, root=str(tmp_path), canvas=None)
         assert images.shape == (len(expected[split][1]), 28, 28, 1) and images.dtype == np.uint8
         assert labels.dtype == np.int64
         np.testing.assert_array_equal(images[..., 0], expected[split][0])
         np.testing.assert_array_equal(labels, expected[split][1])
+        # By default on the 32-px canvas: the image centred, a black border of 2 px.
+        on_canvas, _ = data.fashion_mnist_arrays(split, root=str(tmp_path))
+        assert on_canvas.shape == (len(labels), 32, 32, 1)
+        np.testing.assert_array_equal(on_canvas[:, 2:30, 2:30], images)
+        assert on_canvas.sum() == images.sum()
     with pytest.raises(data.DataError, match="Unknown split 'validation' of fashion_mnist"):
         data.fashion_mnist_arrays("validation", root=str(tmp_path))
 
@@ -74,11 +79,12 @@ def test_fashion_mnist_debian_source(tmp_path):
     expected = write_fashion_mnist(str(tmp_path), n_test=5)
     source = data.fashion_mnist_debian_source("test", root=str(tmp_path))
     assert (source.name, source.split, source.num_examples) == ("fashion_mnist", "test", 5)
-    assert source.num_classes == 10 and source.small_images
+    assert source.num_classes == 10 and source.small_images and source.canvas == 32
     examples = list(source.dataset.as_numpy_iterator())
     assert [int(e["index"]) for e in examples] == [0, 1, 2, 3, 4]
-    assert examples[2]["image"].shape == (28, 28, 1)
-    np.testing.assert_array_equal(examples[2]["image"][..., 0], expected["test"][0][2])
+    assert examples[2]["image"].shape == (32, 32, 1)
+    np.testing.assert_array_equal(examples[2]["image"][2:30, 2:30, 0], expected["test"][0][2])
+    assert examples[2]["image"].sum() == expected["test"][0][2].sum()
     assert [int(e["label"]) for e in examples] == expected["test"][1].tolist()
 
 
@@ -87,6 +93,6 @@ def test_fashion_mnist_debian_source(tmp_path):
     reason="Debian's dataset-fashion-mnist package is not installed",
 )
 def test_installed_debian_files_are_the_standard_test_split():
-    images, labels = data.fashion_mnist_arrays("test")
+    images, labels = data.fashion_mnist_arrays("test", canvas=None)
     assert images.shape == (10_000, 28, 28, 1)
     assert np.bincount(labels).tolist() == [1000] * 10

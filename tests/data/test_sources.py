@@ -20,7 +20,25 @@ def test_integer_class_folders(tmp_path):
     assert [int(e["label"]) for e in examples] == [3, 3, 10, 10]
     assert [int(e["index"]) for e in examples] == [0, 1, 2, 3]
     assert source.num_classes == 11 and source.num_examples == 4
+    assert source.labels == data.Labels(f"folder:{tmp_path}", 11, "ids")
     assert examples[0]["image"].shape == (30, 40, 3) and examples[0]["image"].dtype == np.uint8
+
+
+def test_the_images_of_a_folder_decide_how_it_is_resized(tmp_path):
+    """Small images (CIFAR-10's 32-px PNGs) are resized directly as TFDS's small sets are; larger
+    ones get ImageNet's resize and crop, with a warning where the crop would upsample them."""
+    write_image_folder(str(tmp_path / "small"), [0, 1], per_class=2, size=(32, 32))
+    small = data.load_source(f"folder:{tmp_path / 'small'}")
+    assert small.small_images and small.min_side == 32 and small.fingerprint() == {"resize": "direct"}
+    assert small.upsample_warning(224, 0.875) == ""
+    write_image_folder(str(tmp_path / "large"), [0, 1], per_class=2, size=(120, 90))
+    large = data.load_source(f"folder:{tmp_path / 'large'}")
+    assert not large.small_images and large.min_side == 90 and large.fingerprint() == {}
+    assert large.upsample_warning(64, 0.875) == ""
+    assert "resizes the shorter side to 112 px, larger than the smallest images" in large.upsample_warning(98, 0.875)
+    write_image_folder(str(tmp_path / "mixed"), [0], per_class=3, size=(32, 32))
+    write_image_folder(str(tmp_path / "mixed"), [1], per_class=1, size=(100, 100))
+    assert not data.load_source(f"folder:{tmp_path / 'mixed'}").small_images  # not all of them are small
 
 
 def test_synset_folders_map_to_the_standard_imagenet_order(tmp_path):
@@ -29,13 +47,14 @@ def test_synset_folders_map_to_the_standard_imagenet_order(tmp_path):
     write_image_folder(str(tmp_path), ["n01443537", "n15075141"], per_class=1)
     source = data.load_source(f"folder:{tmp_path}")
     assert [int(e["label"]) for e in _examples(source)] == [1, 999]
-    assert source.num_classes == 1000
+    assert source.num_classes == 1000 and source.label_kind == "imagenet"
 
 
 def test_named_folders_are_sorted(tmp_path):
     write_image_folder(str(tmp_path), ["zebra", "cat"], per_class=1)
     source = data.load_source(f"folder:{tmp_path}")
     assert [int(e["label"]) for e in _examples(source)] == [0, 1]  # cat, zebra
+    assert source.labels == data.Labels(f"folder:{tmp_path}", 2, "own") == data.dataset_labels(f"folder:{tmp_path}")
 
 
 def test_missing_and_empty_folders_are_clear_errors(tmp_path):

@@ -40,7 +40,7 @@ def _array_source(n=10, limit=None, seed=0):
             return ex
 
         ds = ds.map(check)
-    return data.DataSource("arrays", "test", ds, n, 10, small_images=True), images, labels
+    return data.DataSource("arrays", "test", ds, n, 10, small_images=True, label_kind="ids"), images, labels
 
 
 def _assert_same_tables(a, b):

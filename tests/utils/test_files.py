@@ -9,7 +9,7 @@ import pytest
 
 from reswise_tf.utils.checks import check_choice, check_fraction, check_positive_int
 from reswise_tf.utils.files import atomic_path, atomic_save_npz, atomic_write_text
-from reswise_tf.utils.formatting import signed
+from reswise_tf.utils.formatting import drop, signed
 
 
 def _mode(path):
@@ -64,3 +64,8 @@ def test_checks_name_the_argument_and_the_choices():
 
 def test_signed_changes():
     assert [signed(x) for x in (29.2595, -2.7, 0.004, -0.004, 0.0)] == ["+29.26", "-2.70", "0.00", "0.00", "0.00"]
+
+
+def test_drops_print_as_the_thesis_prints_them():
+    # Positive for a loss ("182x182 29.26 2.70"), negative for a gain (Table 7's "-0.28").
+    assert [drop(x) for x in (29.2595, 2.7, -0.28, 0.004, -0.004)] == ["29.26", "2.70", "-0.28", "0.00", "0.00"]

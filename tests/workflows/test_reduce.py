@@ -55,8 +55,8 @@ def test_registered_architecture_sweep_and_bn_reestimation(tmp_path):
     head = arch.model.get_layer("predictions")  # sharper outputs than random weights give
     head.set_weights([head.get_weights()[0] * 50.0, head.get_weights()[1]])
     source, bn_source = generated_source(24), generated_source(40, seed=1)
-    bn_source = data.DataSource("generated", "train", bn_source.dataset, 40, 2, small_images=True)
-    source = data.DataSource("generated", "test", source.dataset, 24, 2, small_images=True)
+    bn_source = data.DataSource("generated", "train", bn_source.dataset, 40, 2, small_images=True, label_kind="ids")
+    source = data.DataSource("generated", "test", source.dataset, 24, 2, small_images=True, label_kind="ids")
     config = SweepConfig(resolutions=[32, 24, 16], preprocess="tf", batch_size=8)
     rows = run_reduce(arch, source, config, str(tmp_path), verbose=0, bn_source=bn_source, bn_images=40)
     assert [row["resolution"] for row in rows] == [32, 24, 16]
@@ -100,3 +100,26 @@ def test_bn_reestimation_of_a_vit_says_it_does_not_apply(tmp_path):
                           bn_source=array_source(8, split="train", seed=1), bn_images=8)
     assert "top1_bn" not in rows[0] and not os.path.exists(tmp_path / BN_VARIANT)
     assert [row["resolution"] for row in rows] == [16, 8]  # a ViT swept end to end
+
+
+def test_a_folder_of_native_size_images_is_not_cropped(tmp_path):
+    """CIFAR-10-like 16-px PNGs in class folders: the native row is `model.predict` on the same
+    images (as they are, only normalised), not on a resized-and-cropped copy; the table says so."""
+    root = tmp_path / "images"
+    paths = write_image_folder(str(root), [0, 1, 2], per_class=4, size=(16, 16))
+    model = tiny_classifier(16, classes=3)
+    head = model.get_layer("predictions")
+    head.set_weights([head.get_weights()[0] * 50.0, head.get_weights()[1]])  # clear top classes
+    source = data.load_source(f"folder:{root}")
+    out = tmp_path / "out"
+    rows = run_reduce(loaded(model, preprocess="tf"), source, SweepConfig(resolutions=[12], batch_size=5), str(out),
+                      verbose=0)
+    from PIL import Image
+
+    images = np.stack([np.asarray(Image.open(p), np.float32) / 127.5 - 1.0 for p in paths])
+    expected = model.predict(images, verbose=0)
+    native = load_tables(str(out))[16]
+    np.testing.assert_allclose(native.top_probs[:, 0], expected.max(1), rtol=1e-5)
+    np.testing.assert_array_equal(native.top_ids[:, 0], expected.argmax(1))
+    assert rows[0]["resize"] == "direct"
+    assert "resized directly to each size" in (out / "results.md").read_text()

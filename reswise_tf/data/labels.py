@@ -1,0 +1,84 @@
+"""What a dataset's labels are, known before an image is read or downloaded, and whether a
+model's outputs fit them: the check every way of pairing a model with a dataset goes through.
+
+Kinds of label space:
+- `imagenet`: ImageNet's 1000 classes in the standard order (imagenet2012 and its TFDS
+  variants with 1000 classes; folders of synset ids). Only a 1000-way model fits.
+- `ids`: integer class folders (`243/`): class ids of the model's own outputs (ImageNet ids
+  into a 1000-way model); a model fits when it has at least `max id + 1` outputs.
+- `own`: the dataset's own classes (CIFAR-10, Fashion-MNIST, named folders); a model fits
+  only with exactly as many outputs.
+"""
+
+import dataclasses
+
+from reswise_tf.data.source import DataError
+from reswise_tf.utils.checks import check_choice
+
+LABEL_KINDS = ("imagenet", "ids", "own")
+IMAGENET_CLASSES = 1000
+
+
+class LabelMismatchError(ValueError):
+    """A model's outputs do not fit a dataset's labels."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Labels:
+    """A dataset's label space.
+
+    Attributes:
+      dataset: the dataset's name (as the user gave it).
+      num_classes: classes of the label space (for `ids`: the largest id + 1).
+      kind: one of `LABEL_KINDS`.
+    """
+
+    dataset: str
+    num_classes: int
+    kind: str = "own"
+
+    def __post_init__(self):
+        check_choice(self.kind, LABEL_KINDS, "label kind")
+
+    @property
+    def imagenet(self):
+        """True where ImageNet weights are the ones that fit (ImageNet's classes, or class ids)."""
+        return self.kind in ("imagenet", "ids") and self.num_classes <= IMAGENET_CLASSES
+
+    def check_outputs(self, outputs, arg="model"):
+        """Raises `LabelMismatchError`, naming `arg` and both counts, unless a model with
+        `outputs` classes fits these labels."""
+        if self.kind == "ids":
+            if outputs >= self.num_classes:
+                return
+            need = f"at least {self.num_classes} outputs (its class folders are ids up to {self.num_classes - 1})"
+        elif self.kind == "imagenet":
+            if outputs == IMAGENET_CLASSES:
+                return
+            need = f"ImageNet's {IMAGENET_CLASSES} outputs (it is labelled with ImageNet's classes)"
+        else:
+            if outputs == self.num_classes:
+                return
+            need = f"{self.num_classes} outputs, one per class"
+        raise LabelMismatchError(
+            f"`{arg}` has {outputs} outputs, but dataset {self.dataset!r} needs {need}: they are not "
+            "trained on the same label set")
+
+
+def is_imagenet_name(name, num_classes):
+    """A TFDS dataset labelled with ImageNet's 1000 classes (imagenet2012 and its variants)."""
+    return name.startswith("imagenet") and num_classes == IMAGENET_CLASSES
+
+
+def tfds_labels(name, data_dir=None):
+    """`Labels` of a TFDS dataset from its builder's description (nothing downloaded or read)."""
+    import tensorflow_datasets as tfds
+
+    try:
+        features = tfds.builder(name, data_dir=data_dir).info.features
+    except tfds.core.registered.DatasetNotFoundError as e:
+        raise DataError(f"Unknown dataset {name!r}: not a TFDS dataset and not folder:PATH. ({e})") from None
+    if "label" not in features or not hasattr(features["label"], "num_classes"):
+        raise DataError(f"Dataset {name!r} has no class label (its features: {', '.join(features.keys())})")
+    n = features["label"].num_classes
+    return Labels(name, n, "imagenet" if is_imagenet_name(name, n) else "own")
