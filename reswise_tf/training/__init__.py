@@ -23,7 +23,7 @@ from reswise_tf.training.optimizer import (
     WARMUP_FRACTION,
     make_optimizer,
 )
-from reswise_tf.training.pipeline import AUGMENTATIONS, augment_image, crop_padding, train_pipeline
+from reswise_tf.training.pipeline import AUGMENTATIONS, augment_image, crop_padding, min_scale_of, train_pipeline
 from reswise_tf.training.recipes import (
     DEFAULT_BN_MOMENTUM,
     DEFAULT_RECIPE,
@@ -59,6 +59,7 @@ __all__ = [
     "default_work_dir",
     "finished_epochs",
     "make_optimizer",
+    "min_scale_of",
     "read_log",
     "save_model",
     "train",

@@ -21,7 +21,7 @@ from reswise_tf.evaluation.store import load_tables
 from reswise_tf.evaluation.sweep import SweepConfig
 from reswise_tf.models.registry import get_arch
 from reswise_tf.report import selection as selection_report
-from reswise_tf.report import tables
+from reswise_tf.report import tables, thesis
 from reswise_tf.selection.run import run_selection
 from reswise_tf.training.checkpoint import checkpoint_name, training_record
 from reswise_tf.training.recipes import recipe_for
@@ -39,11 +39,14 @@ class StudyModel:
       arch: registered architecture.
       resolutions: the sweep (native first).
       title: table title.
+      thesis: the thesis's table it is compared with, size ratio by size ratio:
+        (architecture, native resolution) in `report.thesis`, or None.
     """
 
     arch: str
     resolutions: tuple
     title: str
+    thesis: tuple | None = None
 
     @property
     def recipe(self):
@@ -65,9 +68,10 @@ class StudyModel:
 # The thesis's Tables 1-2 (NASNetMobile stops at 20: below 19 px its reduction cells change)
 # and a 64-px model as the higher-resolution analogue.
 DEFAULT_MODELS = (
-    StudyModel("nasnetmobile", (32, 28, 24, 20), "Table 1: NASNetMobile trained at 32x32"),
-    StudyModel("mobilenetv2", (32, 28, 24, 20, 16, 12), "Table 2: MobileNetV2 trained at 32x32"),
-    StudyModel("resnet18_small", (64, 56, 48, 40, 32, 24, 16), "Table 3: ResNet-18 (small) trained at 64x64"),
+    StudyModel("nasnetmobile", (32, 28, 24, 20), "Table 1: NASNetMobile trained at 32x32", ("nasnetmobile", 32)),
+    StudyModel("mobilenetv2", (32, 28, 24, 20, 16, 12), "Table 2: MobileNetV2 trained at 32x32", ("mobilenetv2", 32)),
+    StudyModel("resnet18_small", (64, 56, 48, 40, 32, 24, 16), "Table 3: ResNet-18 (small) trained at 64x64",
+               ("resnet152", 224)),
 )
 
 
@@ -190,6 +194,18 @@ def study_markdown(results, selections, facts, study_models, settings):
                          f"{', '.join(map(str, fact['train_seconds_per_epoch']))}); test accuracy after training "
                          f"{fact['final_accuracy']:.2f}%.")
         lines.append("")
+        if m.thesis is not None:
+            lines += [_beside_the_thesis(results[m.arch], m, settings.dataset), ""]
         if m.arch in selections:
             lines += [selections[m.arch], ""]
     return "\n".join(lines)
+
+
+def _beside_the_thesis(rows, m, dataset):
+    """`m`'s rows beside the thesis's table by size ratio, and what each measures."""
+    arch, native = m.thesis
+    data_name = "CIFAR-10, top-1" if native == thesis.CIFAR10_NATIVE else "ImageNet, top-5"
+    text = thesis.by_ratio_markdown(rows, thesis.thesis_table(arch, native), native,
+                                    f"{m.title.split(':')[0]} beside the thesis's {arch} ({data_name})")
+    return text + (f"\nThe thesis: {arch} on {data_name} at {native} px; ours: {get_arch(m.arch).name} on {dataset}, "
+                   "top-1. Drops are positive for a loss.")

@@ -31,3 +31,25 @@ def test_a_warning_prints_as_one_line_without_the_library_source():
 
     assert common._one_line_warning(UserWarning("BN does not apply"), UserWarning, "/x/reduce.py", 84,
                                     "rows = run_reduce(...)") == "UserWarning: BN does not apply\n"
+
+
+def test_library_info_lines_are_hidden_unless_asked(monkeypatch):
+    """TFDS logs "Constructing tf.data.Dataset ..." through absl at INFO: a normal run hides it;
+    RESWISE_TF_LOGS=1 or a --verbosity that shows INFO (0 or more) keeps it."""
+    from absl import logging
+
+    from experiments import quiet
+
+    monkeypatch.delenv("RESWISE_TF_LOGS", raising=False)
+    before = logging.get_verbosity()
+    try:
+        for argv, env, hidden in (([], None, True), (["--verbosity=0"], None, False), (["-v=1"], None, False),
+                                  (["--verbosity=-1"], None, True), ([], "1", False)):
+            logging.set_verbosity(logging.INFO)
+            if env:
+                monkeypatch.setenv("RESWISE_TF_LOGS", env)
+            quiet.quiet_absl_info(argv)
+            assert (logging.get_verbosity() == logging.WARNING) == hidden, (argv, env)
+            monkeypatch.delenv("RESWISE_TF_LOGS", raising=False)
+    finally:
+        logging.set_verbosity(before)

@@ -7,6 +7,7 @@ import pytest
 import tensorflow_datasets as tfds
 from absl import flags
 
+from reswise_tf.data import DEBIAN_FASHION_MNIST
 from tests.helpers import run_module, tiny_classifier, write_image_folder
 
 COLUMNS = "resolution,macs,flops,flops_drop_pct,top1,top{k},top1_drop,top{k}_drop,num_examples".split(",")
@@ -99,6 +100,13 @@ def test_flops_cli_prints_csv_without_data():
         (["--arch=resnet50", "--weights=none", "--dataset=cifar10", "--data_dir={tmp}/tfds"], "not prepared.*--download"),
         (["--arch=resnet50", "--weights=none", "--dataset=folder:{tmp}/nowhere"], "does not exist"),
         (["--model_path={tiny}", "--dataset=folder:{bad}", "--resolutions=16"], "Cannot decode image .*broken.png"),
+        # Label sets that do not fit, refused before any download or forward pass.
+        (["--arch=resnet50", "--weights=imagenet", "--dataset=cifar10"],
+         "`weights` has 1000 outputs, but dataset 'cifar10' needs 10 outputs"),
+        (["--model_path={tiny}", "--dataset=folder:{named}"], "`model_path` has 2 outputs, but dataset .* needs 3"),
+        (["--arch=nasnet", "--dataset=cifar10", "--data_dir={tmp}/tfds"],
+         "not prepared(.|\n)*Then: No checkpoint of nasnetmobile trained on cifar10(.|\n)*"
+         "python -m experiments.train --arch=nasnetmobile --dataset=cifar10 --resolution=32"),
     ],
 )
 def test_bad_input_is_a_one_line_error_without_traceback_and_writes_nothing(tmp_path, args, message):
@@ -106,6 +114,7 @@ def test_bad_input_is_a_one_line_error_without_traceback_and_writes_nothing(tmp_
 
     tmp = str(tmp_path)
     write_image_folder(f"{tmp}/data", [0, 1], per_class=1)
+    write_image_folder(f"{tmp}/named", ["cat", "dog", "eel"], per_class=1)
     write_image_folder(f"{tmp}/bad", [0], per_class=2)
     with open(f"{tmp}/bad/0/broken.png", "wb") as f:
         f.write(b"nope")
@@ -117,7 +126,7 @@ def test_bad_input_is_a_one_line_error_without_traceback_and_writes_nothing(tmp_
     keras.Model(inputs, keras.layers.Dense(2)(flat)).save(f"{tmp}/flat.keras")
     open(f"{tmp}/model.txt", "w").close()
     names = {"tmp": tmp, "data": f"{tmp}/data", "bad": f"{tmp}/bad", "flat": f"{tmp}/flat.keras",
-             "tiny": f"{tmp}/tiny.keras"}
+             "tiny": f"{tmp}/tiny.keras", "named": f"{tmp}/named"}
     out = f"{tmp}/out"
     result = run_cli("reduce", *[a.format(**names) for a in args], f"--output_dir={out}", "--verbose=0")
     assert result.returncode == 2, result.stderr
@@ -125,3 +134,16 @@ def test_bad_input_is_a_one_line_error_without_traceback_and_writes_nothing(tmp_
     assert re.search(message, result.stderr), result.stderr
     if "broken" not in message:
         assert not os.path.exists(out)
+
+
+@pytest.mark.skipif(not os.path.isdir(DEBIAN_FASHION_MNIST), reason="Debian's dataset-fashion-mnist is not installed")
+def test_the_thesis_command_offline_runs_the_shipped_checkpoint(tmp_path):
+    """`python -m experiments.reduce --arch=nasnet --dataset=fashion_mnist`: no other flag needed
+    (here only fewer images and an output folder): the shipped checkpoint, the thesis's sizes
+    down to NASNetMobile's smallest, and a note naming the sizes left out."""
+    out = str(tmp_path / "out")
+    result = run_cli("reduce", "--arch=nasnet", "--dataset=fashion_mnist", "--num_examples=64", f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr
+    assert "Note: 16, 12 px of the default sizes are below the model's smallest size (19 px)" in result.stdout
+    rows = _check_outputs(out, [32, 28, 24, 20], 64)
+    assert float(rows[0]["top1"]) > 80  # the trained checkpoint, not random weights

@@ -116,7 +116,7 @@ def test_select_all_writes_table6_and_pareto(results):
     assert rows[7]["deployable"] == "False"
     text = open(os.path.join(results_dir, "selection.md")).read()
     assert "evaluation part" in text and "calibration part" in text
-    assert "Table 6 layout" in text and "| Top-1 Accuracy Drop (%) |" in text
+    assert "Table 6 layout, all 600 images" in text and "| Top-1 Accuracy Drop (%) |" in text
     fits = json.load(open(os.path.join(results_dir, "cascade_fits.json")))
     configs = report_lib.load_fitted_configs(results_dir)
     assert len(fits["fits"]) == 2 and len(configs) == 2
@@ -138,6 +138,11 @@ def test_select_is_reproducible_and_random_alone_uses_all_images(results):
     assert [r["selector"] for r in rows] == ["fixed"] * 4 + ["random"]
     assert {r["part"] for r in rows} == {"all"} and rows[0]["num_examples"] == 600
     assert report.split is None and not report.curve
+    assert report.table6 is report.results[-1]  # Table 6 is the random row itself
+    with_cascade = run_selection(load_tables(results_dir), ("random", "cascade"), choices=[32, 24], trials=3)
+    (random_row,) = [r for r in with_cascade.results if r.selector == "random"]
+    assert random_row.part == "evaluation" and random_row.num_examples < 600  # compared with the fitted cascade
+    assert with_cascade.table6.part == "all" and with_cascade.table6.num_examples == 600  # as the thesis
 
 
 def test_command_line_error_is_one_line(results):
@@ -176,9 +181,13 @@ def test_compare_reproduces_table7(results):
     # experiments.compare is flags around this one call.
     results_dir = results[3]
     out = literature.write_comparison(results_dir)
-    assert "ThiNet-50" in out and "HRank" in out and "FPGM" in out
+    # The thesis's own list, with its numbers as printed (a negative drop is a gain).
+    assert "| Guo, Ouyang, Xu 2020 | 55.71 | -0.28 | yes |" in out and "| Lin et al. 2020 | 76.03 | 3.29 |" in out
+    assert "| Random Resolution (thesis) | 17.30 | 2.42 | no |" in out
+    assert "| Resolution 182x182 (thesis) | 29.26 | 2.70 | no |" in out
     rows = read_rows(os.path.join(results_dir, "comparison.csv"))
+    assert [r["source"] for r in rows[:10]] == ["thesis: literature"] * 10
     ours = [r for r in rows if r["source"] == "ours"]
     assert {r["method"].split(":")[0] for r in ours} >= {"random", "cascade", "resolution 28px"}
-    assert all(r["retrained"] == "False" for r in ours)
-    assert any(r["method"] == "NISP-50-B" and r["top5_drop"] == "" for r in rows)
+    assert all(r["retrained"] == "False" and r["accuracy_drop"] != "" for r in ours)
+    assert any(r["method"] == "Resolution 210x210 (thesis)" and r["accuracy_drop"] == "" for r in rows)

@@ -42,6 +42,8 @@ def test_default_resolutions():
     assert architectures.default_resolutions(224) == [224, 210, 196, 182, 168, 154, 140]
     assert architectures.default_resolutions(32) == [32, 28, 24, 20, 16, 12]
     assert architectures.default_resolutions(64) == [64, 56, 48, 40, 32]
+    # They stop at the architecture's smallest size (NASNetMobile's 19 px: 16 and 12 are below).
+    assert architectures.default_resolutions(32, architectures.get_arch("nasnet").min_resolution) == [32, 28, 24, 20]
 
 
 KERAS_KEYWORDS = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",

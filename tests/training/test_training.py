@@ -13,6 +13,7 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 import pytest
 
 from reswise_tf import data, models
@@ -107,7 +108,7 @@ def test_validation_inputs_are_the_sweeps_inputs(resolution):
 
 
 def test_folder_images_are_cropped_as_the_sweep_crops_them(tmp_path):
-    write_image_folder(str(tmp_path), ["cat", "dog"], per_class=2, size=(40, 30))
+    write_image_folder(str(tmp_path), ["cat", "dog"], per_class=2, size=(120, 90))
     source = data.load_source(f"folder:{tmp_path}")
     ds = train_lib.train_pipeline(source, 24, 4, preprocess="caffe", crop_pct=0.875, training=False)
     fn = preprocessing.multi_resolution_fn([24], mode="caffe", crop_pct=0.875, channels=3)
@@ -126,6 +127,39 @@ def test_training_pipeline_augments_reproducibly_with_new_draws_each_epoch():
     np.testing.assert_array_equal(np.concatenate(epoch1), np.concatenate(again))
     assert not np.array_equal(np.concatenate(epoch1), np.concatenate(epoch2))
     assert float(np.min(epoch1[0])) >= -1.0 and float(np.max(epoch1[0])) <= 1.0
+
+
+def test_scale_augmentation_shows_the_image_smaller_on_a_black_canvas():
+    """What a lower input resolution shows the model: the whole image at a random side between
+    min_scale and 1 of its own, at a random place, the rest black; the same seed, the same draw."""
+    white = tf.fill((32, 32, 3), 255.0)
+    sides = set()
+    for i in range(40):
+        out = train_lib.augment_image(white, tf.constant([i, 7], tf.int64), "scale")
+        ink = out.numpy()[..., 0] > 127
+        rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+        side = rows[-1] - rows[0] + 1
+        assert side == cols[-1] - cols[0] + 1 and 24 <= side <= 32  # 0.75..1 of 32 px
+        assert int(ink.sum()) == pytest.approx(int(side) ** 2, abs=4 * int(side))  # a square (edges blend)
+        sides.add(int(side))
+    assert len(sides) > 4  # the side varies
+    seed = tf.constant([3, 1], tf.int64)
+    np.testing.assert_array_equal(train_lib.augment_image(white, seed, "scale_flip", 0.5),
+                                  train_lib.augment_image(white, seed, "scale_flip", 0.5))
+    assert min(int((train_lib.augment_image(white, tf.constant([i, 2], tf.int64), "scale", 0.5).numpy() > 127).any(1)
+                   .any(1).sum()) for i in range(40)) < 20  # down to half the side with min_scale=0.5
+
+
+def test_random_resized_crop_zooms_into_a_part_of_the_image():
+    ramp = tf.cast(tf.tile(tf.range(32)[None, :, None], (32, 1, 3)) * 8, tf.float32)  # 0 .. 248 left to right
+    for i in range(10):
+        out = train_lib.augment_image(ramp, tf.constant([i, 5], tf.int64), "rrc").numpy()
+        assert out.shape == (32, 32, 3)
+        assert np.all(np.diff(out[16, :, 0]) >= -1e-3)  # still a ramp, left to right
+        assert out[16, -1, 0] - out[16, 0, 0] <= 248 + 1e-3  # a part of it, stretched
+    with pytest.raises(ValueError, match=r"`min_scale` should be in \(0, 1\]. Received min_scale=0"):
+        train_lib.augment_image(ramp, tf.constant([0, 0], tf.int64), "rrc", 0)
+    assert train_lib.min_scale_of("scale_flip") == 0.75 and train_lib.min_scale_of("crop_flip") is None
 
 
 def test_augment_none_keeps_the_sweeps_inputs():
