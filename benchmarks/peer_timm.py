@@ -9,7 +9,7 @@ timm, as its validate.py evaluates: `create_model(name, pretrained=False)`, `res
 with crop_pct 0.875 and the size, `create_transform`, torchvision's `ImageFolder` and a
 `DataLoader(batch_size=32, num_workers=2)`, `model.eval()` under `torch.inference_mode()` (and
 `torch.autocast("cpu", torch.bfloat16)` for bfloat16): one full pass over the folder per size.
-Ours: one `reswise_tf.evaluation.sweep` of the same folder at all sizes (random weights; Keras'
+Ours: one `reswise_tf.evaluation.resolution_sweep` of the same folder at all sizes (random weights; Keras'
 architecture of the same name). Printed: seconds of each and the speed-up (timm / ours).
 """
 

@@ -7,7 +7,7 @@ For each architecture (random weights, 224 -> 210..140) and precision, on the sa
 JPEGs (see benchmarks/sweep.py):
 - floor: the compiled forward alone over all images, already prepared and held in memory in
   that precision, summed over the 7 sizes (no input pipeline can be faster);
-- sweep: a whole `reswise_tf.evaluation.sweep` from scratch at that precision (start-up,
+- sweep: a whole `reswise_tf.evaluation.resolution_sweep` from scratch at that precision (start-up,
   decoding once, resizing to every size, casting early, forward passes, the cache).
 Printed: both times, sweep/floor (the pipeline keeps up when it is near 1), and the speed-up of
 each reduced precision over float32 for the sweep and the floor; the hardware note says whether
@@ -24,7 +24,7 @@ from experiments import common
 from reswise_tf import data
 from reswise_tf.evaluation import SweepConfig
 from reswise_tf.models import registry, rescale
-from reswise_tf.models.precision import with_precision
+from reswise_tf.models.dtype_policy import with_precision
 from reswise_tf.runtime.precision import PRECISIONS, fast_support
 
 FLAGS = flags.FLAGS

@@ -10,7 +10,7 @@ on photographs) into --image_dir once, builds --arch with random weights, and me
 - forward: for each resolution, the rescaled model's compiled forward pass alone over all the
   images, already decoded, resized and normalised and held in memory, at --batch_size; summed
   over the resolutions. No input pipeline can make a sweep faster than this.
-- sweep: wall time of `reswise_tf.evaluation.sweep` on the folder with a fresh output dir, all
+- sweep: wall time of `reswise_tf.evaluation.resolution_sweep` on the folder with a fresh output dir, all
   included: rebuilding the model at each resolution, tracing, decoding every image once,
   resizing it to every resolution, the forward passes and writing the cache.
 - naive: one pass per resolution, each rebuilding the model at that resolution and decoding
@@ -24,7 +24,6 @@ median of --repeats runs, interleaved, so that other load on the machine hits al
 
 import contextlib
 import dataclasses
-import importlib
 import os
 import time
 
@@ -35,7 +34,7 @@ from absl import flags
 from benchmarks.common import compiled_forward, jpeg_folder, preprocessed_batches, time_forward, time_sweep
 from experiments import common
 from reswise_tf import data
-from reswise_tf.evaluation import SweepConfig
+from reswise_tf.evaluation import SweepConfig, resolution_sweep
 from reswise_tf.evaluation.engine import forward_fn
 from reswise_tf.models import registry, rescale, rescale_all
 
@@ -66,7 +65,7 @@ def time_naive(model, spec, source, config):
 @contextlib.contextmanager
 def one_model_per_size():
     """The sweep building and tracing one model per size, as before `rescale_all`."""
-    sweep_module = importlib.import_module("reswise_tf.evaluation.sweep")  # the package exports `sweep`, the function
+    sweep_module = resolution_sweep
     original = sweep_module.rescale_all
     sweep_module.rescale_all = lambda model, sizes, arch=None, head=None: {
         r: rescale(model, r, arch=arch, head=head) for r in sizes}

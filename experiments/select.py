@@ -15,7 +15,7 @@ from absl import flags
 
 from experiments import common
 from reswise_tf.evaluation import load_tables
-from reswise_tf.report import selection as report_lib
+from reswise_tf.report import selection_report as report_lib
 from reswise_tf.selection import SELECTORS, run_selection
 
 FLAGS = flags.FLAGS

@@ -29,8 +29,6 @@ from reswise_tf.models import (
 from reswise_tf.selection import CascadeClassifier, CascadeOutput, run_selection
 from reswise_tf.workflows import Evaluation, evaluate
 
-selectors = selection  # the name of the selection stage before 0.2
-
 __all__ = [
     "ARCHITECTURES",
     "ArchSpec",
@@ -53,7 +51,6 @@ __all__ = [
     "rescale",
     "run_selection",
     "selection",
-    "selectors",
     "sweep",
     "unregister_arch",
 ]

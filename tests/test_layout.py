@@ -1,8 +1,10 @@
-"""The package's shape: every subpackage imports only those below it (no cycles), and no
-library function is longer than about a screen."""
+"""The package's shape: every subpackage imports only those below it, no module imports itself
+through a loop, BUILD's deps are what each stage imports, and no library function is longer
+than about a screen."""
 
 import ast
 import os
+import re
 
 import pytest
 
@@ -71,26 +73,64 @@ def test_no_stage_imports_a_higher_or_sibling_stage():
     assert not wrong, "\n".join(wrong)
 
 
-def test_the_import_graph_of_the_stages_has_no_cycle():
-    edges = {stage: set() for stage in LEVEL}
-    for rel, tree in _modules():
-        if _stage(rel):
-            edges[_stage(rel)] |= _imported_stages(tree) - {_stage(rel)}
+def _module_name(relpath):
+    parts = ["reswise_tf", *relpath[: -len(".py")].split(os.sep)]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported_modules(tree, known):
+    """The reswise_tf modules (files) a module imports, inside functions too: `from a.b import c`
+    is module `a.b.c` where that is a module, else `a.b`."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("reswise_tf"):
+            for alias in node.names:
+                child = f"{node.module}.{alias.name}"
+                found.add(child if child in known else node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("reswise_tf")}
+    return found
+
+
+def test_no_module_imports_itself_through_a_loop():
+    """No file-level import loop (imports inside functions included), e.g. a module and the
+    package `__init__` that imports it, or two modules that need each other."""
+    trees = {_module_name(rel): tree for rel, tree in _modules()}
+    edges = {name: _imported_modules(tree, trees) - {name} for name, tree in trees.items()}
     done, visiting = set(), []
 
-    def visit(stage):
-        if stage in visiting:
-            pytest.fail(f"import cycle: {' -> '.join(visiting[visiting.index(stage):] + [stage])}")
-        if stage in done:
+    def visit(name):
+        if name in visiting:
+            pytest.fail(f"import loop: {' -> '.join(visiting[visiting.index(name):] + [name])}")
+        if name in done:
             return
-        visiting.append(stage)
-        for other in sorted(edges[stage]):
+        visiting.append(name)
+        for other in sorted(edges.get(name, ())):
             visit(other)
         visiting.pop()
-        done.add(stage)
+        done.add(name)
 
-    for stage in sorted(edges):
-        visit(stage)
+    for name in sorted(edges):
+        visit(name)
+
+
+def _build_deps():
+    """{stage: the stages its py_library depends on} from BUILD."""
+    text = open(os.path.join(ROOT, "BUILD")).read()
+    deps = {}
+    for block in re.findall(r"py_library\((.*?)\n\)", text, flags=re.S):
+        name = re.search(r'name = "(\w+)"', block).group(1)
+        if name in LEVEL:
+            deps[name] = set(re.findall(r'":(\w+)"', block))
+    return deps
+
+
+def test_build_deps_are_the_stages_each_stage_imports():
+    imported = {stage: set() for stage in LEVEL}
+    for rel, tree in _modules():
+        if _stage(rel):
+            imported[_stage(rel)] |= _imported_stages(tree) - {_stage(rel)}
+    assert _build_deps() == imported
 
 
 def test_library_functions_are_short():

@@ -242,7 +242,7 @@ def _walk(functional, inputs, prefix, counts):
                 inner = _as_functional(op, f"layer '{name}'")
                 outputs = _walk(inner, in_specs, name + "/", counts)
             elif _is_composite(op):
-                outputs = traced.count_calls(op, name, args, kwargs, counts, _layer_macs)
+                outputs = traced.count_calls(op, name, args, kwargs, counts, _layer_macs, COUNTED)
             else:
                 same = len(in_specs) == len(node.input_tensors) and all(
                     tuple(a.shape) == tuple(b.shape) for a, b in zip(in_specs, node.input_tensors)

@@ -45,15 +45,13 @@ def _recording(records, counted):
         keras.layers.Layer.__call__ = original
 
 
-def count_calls(layer, name, args, kwargs, counts, layer_macs):
-    """Adds to `counts` the MACs of the counted layers `layer.call` runs (by `layer_macs`, the
-    per-layer rule of `flops.py`); returns the output specs of `layer`."""
+def count_calls(layer, name, args, kwargs, counts, layer_macs, counted):
+    """Adds to `counts` the MACs of the calls of `counted` layer types that `layer.call` runs
+    (by `layer_macs`, the per-layer rule of `flops.py`); returns the output specs of `layer`."""
     from keras.src import backend as keras_backend  # compute_output_spec of a bound call
 
-    from reswise_tf.cost.flops import COUNTED
-
     records = []
-    with _LOCK, _recording(records, COUNTED):
+    with _LOCK, _recording(records, counted):
         out = keras_backend.compute_output_spec(layer.call, *args, **kwargs)
     found = False
     for path, sub, sub_args, sub_kwargs, sub_outs in records:

@@ -8,8 +8,7 @@ from reswise_tf.data.fashion_mnist import (
 )
 from reswise_tf.data.labels import LABEL_KINDS, LabelMismatchError, Labels
 from reswise_tf.data.preprocessing import PREPROCESS_MODES, prepare
-from reswise_tf.data.source import DataError, DataSource
-from reswise_tf.data.sources import (
+from reswise_tf.data.readers import (
     IMAGE_EXTENSIONS,
     SMALL_IMAGE_MAX,
     dataset_labels,
@@ -22,6 +21,7 @@ from reswise_tf.data.sources import (
     load_source,
     tfds_source,
 )
+from reswise_tf.data.source import DataError, DataSource
 
 __all__ = [
     "DEBIAN_FASHION_MNIST",

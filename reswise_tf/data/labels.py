@@ -12,7 +12,6 @@ Kinds of label space:
 
 import dataclasses
 
-from reswise_tf.data.source import DataError
 from reswise_tf.utils.checks import check_choice
 
 LABEL_KINDS = ("imagenet", "ids", "own")
@@ -68,17 +67,3 @@ class Labels:
 def is_imagenet_name(name, num_classes):
     """A TFDS dataset labelled with ImageNet's 1000 classes (imagenet2012 and its variants)."""
     return name.startswith("imagenet") and num_classes == IMAGENET_CLASSES
-
-
-def tfds_labels(name, data_dir=None):
-    """`Labels` of a TFDS dataset from its builder's description (nothing downloaded or read)."""
-    import tensorflow_datasets as tfds
-
-    try:
-        features = tfds.builder(name, data_dir=data_dir).info.features
-    except tfds.core.registered.DatasetNotFoundError as e:
-        raise DataError(f"Unknown dataset {name!r}: not a TFDS dataset and not folder:PATH. ({e})") from None
-    if "label" not in features or not hasattr(features["label"], "num_classes"):
-        raise DataError(f"Dataset {name!r} has no class label (its features: {', '.join(features.keys())})")
-    n = features["label"].num_classes
-    return Labels(name, n, "imagenet" if is_imagenet_name(name, n) else "own")

@@ -4,6 +4,8 @@ import dataclasses
 
 import tensorflow as tf
 
+from reswise_tf.data.labels import Labels
+
 
 class DataError(ValueError):
     """The dataset cannot be read as asked (missing, not prepared, or a bad file)."""
@@ -61,8 +63,6 @@ class DataSource:
     @property
     def labels(self):
         """The label space (`labels.Labels`), for the check against a model's outputs."""
-        from reswise_tf.data.labels import Labels
-
         return Labels(self.name, self.num_classes, self.label_kind)
 
     def on_canvas(self, size):

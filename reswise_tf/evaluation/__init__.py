@@ -2,6 +2,7 @@
 cache (in a directory or in memory), distributed over any `tf.distribute` strategy."""
 
 from reswise_tf.evaluation.predictions import PredictionTable, SweepCache
+from reswise_tf.evaluation.resolution_sweep import SweepConfig, Variant, sweep, sweep_tables
 from reswise_tf.evaluation.store import (
     DirectoryStore,
     MemoryStore,
@@ -10,7 +11,6 @@ from reswise_tf.evaluation.store import (
     read_fingerprint,
     table_path,
 )
-from reswise_tf.evaluation.sweep import SweepConfig, Variant, sweep, sweep_tables
 from reswise_tf.evaluation.variants import BN_VARIANT, FLOAT32_VARIANT, bn_variant, float32_variant
 
 __all__ = [

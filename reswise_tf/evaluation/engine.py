@@ -5,6 +5,10 @@ itself). Only the chief of a distributed run keeps results.
 Distributed (`strategy`), every image is evaluated exactly once: the stream of images is cut
 into global batches, each worker preprocesses only its block of every batch, and the results
 are gathered on every worker (see `distribute_batches`).
+
+Public to the other stages (the rest serves `resolution_sweep`): `top_predictions` (the
+deployed cascade keeps what the cache keeps), `forward_fn` and `pipeline_options` (benchmarks
+time the sweep's own forward and input pipeline).
 """
 
 import dataclasses

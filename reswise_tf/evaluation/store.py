@@ -83,7 +83,7 @@ class DirectoryStore:
             previous = _renamed(json.load(f))
         if isinstance(previous.get("config"), dict):
             config = {**_CONFIG_DEFAULTS, **previous["config"]}
-            if "native_resolution" in config:  # kept in the config before 0.2
+            if "native_resolution" in config:  # kept in the config by caches of earlier 0.1 versions
                 previous.setdefault("native_resolution", config.pop("native_resolution"))
             previous["config"] = config
         if previous != json.loads(json.dumps(fingerprint)):

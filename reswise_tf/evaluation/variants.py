@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from reswise_tf.data.preprocessing import prepare
-from reswise_tf.evaluation.sweep import Variant
+from reswise_tf.evaluation.resolution_sweep import Variant
 from reswise_tf.models.batchnorm import recalibrate_bn
 
 BN_VARIANT = "bn_recalibrated"

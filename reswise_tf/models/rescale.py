@@ -11,6 +11,7 @@ nested models) and resampling a ViT's position table (keras_hub's ViTs: `keras_h
 give the builder's model at that size with the same weights.
 """
 
+from reswise_tf.cost.flops import count_macs
 from reswise_tf.models import vit
 from reswise_tf.models.inspect import RescaleError, classifier_activation, input_resolution
 from reswise_tf.models.keras_hub_vit import contains_hub_vit, rescale_hub_vit
@@ -91,8 +92,6 @@ def rescale_all(model, resolutions, arch=None, head=None):
 
 def _check_runs_at(model, resolution):
     """Raises RescaleError when a feature map of `model` would vanish at `resolution`."""
-    from reswise_tf.cost.flops import count_macs
-
     try:
         count_macs(model, resolution=resolution)
     except ValueError as e:

@@ -39,6 +39,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from reswise_tf.models.resample import resample_pos_embed
+
 __all__ = ["VisionTransformer", "ViTTi16", "ViTS16", "ViTB16", "ViTSmallP8", "CONFIGS"]
 
 LAYER_NORM_EPSILON = 1e-6
@@ -75,8 +77,6 @@ def is_position_table(layer):
 def resampled_table(layer, rows, antialias=True):
     """The position table of `layer` (an `is_position_table` Embedding) resampled to `rows` rows
     (the class token and a square grid), as timm's `resample_abs_pos_embed` does."""
-    from reswise_tf.models.resample import resample_pos_embed
-
     table = np.asarray(keras.ops.convert_to_numpy(layer.embeddings))
     return resample_pos_embed(table, grid_side(rows), num_prefix_tokens=NUM_PREFIX_TOKENS, antialias=antialias)
 

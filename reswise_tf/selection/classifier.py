@@ -22,10 +22,10 @@ import tensorflow as tf
 
 from reswise_tf.cost.flops import count_macs
 from reswise_tf.evaluation.engine import top_predictions
-from reswise_tf.evaluation.sweep import DEFAULT_KEPT_CLASSES
+from reswise_tf.evaluation.resolution_sweep import DEFAULT_KEPT_CLASSES
+from reswise_tf.models.dtype_policy import with_precision
 from reswise_tf.models.inspect import input_resolution
 from reswise_tf.models.loading import load_model_file
-from reswise_tf.models.precision import with_precision
 from reswise_tf.models.rescale import rescale
 from reswise_tf.runtime.logs import expect_one_trace_per_model
 from reswise_tf.runtime.precision import note_if_slow

@@ -20,7 +20,7 @@ from reswise_tf.utils.progress import Progress
 
 @dataclasses.dataclass
 class SelectionReport:
-    """What a selection study found (what `report.selection.write_reports` writes).
+    """What a selection study found (what `report.selection_report.write_reports` writes).
 
     Attributes:
       results: `SelectionResult`s, fixed rows first.

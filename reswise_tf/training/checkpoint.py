@@ -15,7 +15,7 @@ import os
 
 import keras
 
-from reswise_tf.models.precision import with_precision
+from reswise_tf.models.dtype_policy import with_precision
 from reswise_tf.models.registry import get_arch
 from reswise_tf.utils.files import atomic_path, atomic_write_text
 

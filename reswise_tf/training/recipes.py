@@ -8,8 +8,8 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from reswise_tf.models.dtype_policy import precision_scope
 from reswise_tf.models.inspect import all_layers
-from reswise_tf.models.precision import precision_scope
 from reswise_tf.models.registry import get_arch
 from reswise_tf.training.loop import train
 from reswise_tf.training.pipeline import min_scale_of, train_pipeline

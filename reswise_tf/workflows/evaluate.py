@@ -8,9 +8,9 @@ import hashlib
 
 import numpy as np
 
-from reswise_tf.data.sources import from_memory
+from reswise_tf.data.readers import from_memory
 from reswise_tf.evaluation.predictions import SweepCache
-from reswise_tf.evaluation.sweep import SweepConfig, sweep
+from reswise_tf.evaluation.resolution_sweep import SweepConfig, sweep
 from reswise_tf.models.loading import LoadedModel
 from reswise_tf.report import figures, tables
 from reswise_tf.report.sweep import write_reports

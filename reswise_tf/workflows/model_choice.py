@@ -14,8 +14,8 @@ forward pass (`data.labels`).
 import os
 
 from reswise_tf.data.labels import IMAGENET_CLASSES
+from reswise_tf.data.readers import dataset_labels, load_source
 from reswise_tf.data.source import DataError
-from reswise_tf.data.sources import dataset_labels, load_source
 from reswise_tf.models.loading import load_arch, load_user_model
 from reswise_tf.models.registry import get_arch
 from reswise_tf.training.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, checkpoint_name

@@ -7,10 +7,10 @@ import warnings
 from reswise_tf.cost import latency
 from reswise_tf.data import describe_ignored
 from reswise_tf.evaluation.predictions import SweepCache
-from reswise_tf.evaluation.sweep import sweep_tables
+from reswise_tf.evaluation.resolution_sweep import sweep_tables
 from reswise_tf.evaluation.variants import BN_VARIANT, FLOAT32_VARIANT, bn_variant, float32_variant
+from reswise_tf.models.dtype_policy import with_precision
 from reswise_tf.models.inspect import has_batch_norm
-from reswise_tf.models.precision import with_precision
 from reswise_tf.models.rescale import rescale
 from reswise_tf.report import tables
 from reswise_tf.report.sweep import write_reports

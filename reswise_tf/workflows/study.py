@@ -17,11 +17,10 @@ import os
 import time
 
 from reswise_tf import data
+from reswise_tf.evaluation.resolution_sweep import SweepConfig
 from reswise_tf.evaluation.store import load_tables
-from reswise_tf.evaluation.sweep import SweepConfig
 from reswise_tf.models.registry import get_arch
-from reswise_tf.report import selection as selection_report
-from reswise_tf.report import tables, thesis
+from reswise_tf.report import selection_report, tables, thesis
 from reswise_tf.selection.run import run_selection
 from reswise_tf.training.checkpoint import checkpoint_name, training_record
 from reswise_tf.training.recipes import recipe_for

@@ -15,7 +15,7 @@ import pytest
 
 from reswise_tf.evaluation import load_tables, table_path
 from reswise_tf.report import literature, write_reports
-from reswise_tf.report import selection as report_lib
+from reswise_tf.report import selection_report as report_lib
 from reswise_tf.report import tables as tables_lib
 from reswise_tf.selection import run_selection
 from tests.helpers import ROOT, one_error_line, table_from_logits

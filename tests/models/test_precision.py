@@ -9,7 +9,7 @@ import pytest
 
 from reswise_tf.evaluation import FLOAT32_VARIANT, SweepConfig, SweepMismatchError, load_tables, sweep
 from reswise_tf.models import get_arch, rescale
-from reswise_tf.models.precision import model_precision, precision_scope, with_precision
+from reswise_tf.models.dtype_policy import model_precision, precision_scope, with_precision
 from reswise_tf.runtime import precision as precision_lib
 from reswise_tf.workflows import run_reduce
 from tests.helpers import array_source, loaded

@@ -13,8 +13,8 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 import pytest
+import tensorflow as tf
 
 from reswise_tf import data, models
 from reswise_tf import training as train_lib

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from reswise_tf.data.fashion_mnist import DEBIAN_FASHION_MNIST, FASHION_MNIST_CANVAS, fashion_mnist_debian_source
-from reswise_tf.data.labels import IMAGENET_CLASSES, Labels, is_imagenet_name, tfds_labels
+from reswise_tf.data.labels import IMAGENET_CLASSES, Labels, is_imagenet_name
 from reswise_tf.data.source import DataError, DataSource
 
 # Decoded by TensorFlow, and by Pillow (TIFF, which TensorFlow does not decode).
@@ -38,6 +38,20 @@ def dataset_labels(name, *, data_dir=None):
     if name == "fashion_mnist":
         return Labels(name, 10)
     return tfds_labels(name, data_dir)
+
+
+def tfds_labels(name, data_dir=None):
+    """`Labels` of a TFDS dataset from its builder's description (nothing downloaded or read)."""
+    import tensorflow_datasets as tfds
+
+    try:
+        features = tfds.builder(name, data_dir=data_dir).info.features
+    except tfds.core.registered.DatasetNotFoundError as e:
+        raise DataError(f"Unknown dataset {name!r}: not a TFDS dataset and not folder:PATH. ({e})") from None
+    if "label" not in features or not hasattr(features["label"], "num_classes"):
+        raise DataError(f"Dataset {name!r} has no class label (its features: {', '.join(features.keys())})")
+    n = features["label"].num_classes
+    return Labels(name, n, "imagenet" if is_imagenet_name(name, n) else "own")
 
 
 def load_source(name, *, split=None, data_dir=None, download=False, skip_bad_images=False):

@@ -19,7 +19,7 @@ from reswise_tf.cost.flops import count_macs
 from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess
 from reswise_tf.evaluation import engine
 from reswise_tf.evaluation.store import DirectoryStore, MemoryStore, SweepMismatchError
-from reswise_tf.models.precision import with_precision
+from reswise_tf.models.dtype_policy import with_precision
 from reswise_tf.models.rescale import HEADS, rescale_all
 from reswise_tf.runtime import distribute
 from reswise_tf.runtime.precision import check_precision, note_if_slow
