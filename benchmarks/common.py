@@ -16,7 +16,7 @@ from reswise_tf.evaluation import SweepConfig, sweep
 from reswise_tf.evaluation.engine import pipeline_options
 from reswise_tf.models import LoadedModel
 
-__all__ = ["SweepConfig", "compiled_forward", "preprocessed_batches", "time_forward", "jpeg_folder", "time_sweep", "write_jpegs"]
+__all__ = ["SweepConfig", "compiled_forward", "loaded_arch", "preprocessed_batches", "time_forward", "jpeg_folder", "time_sweep", "write_jpegs"]
 
 
 def write_jpegs(root, num_images, seed=0, classes=10):
@@ -57,7 +57,8 @@ def compiled_forward(model):
 
 def preprocessed_batches(source, resolution, config):
     """The images of `source` preprocessed to `resolution` as the sweep makes them (cast to the
-    sweep's precision), batched (with the sweep's tf.data options)."""
+    sweep's precision), batched (with the sweep's tf.data options); `config` is the sweep's, as
+    `SweepConfig.for_model` completes it."""
 
     def fn(example):
         image = prepare(example["image"], resolution, mode=config.preprocess, crop_pct=config.crop_pct)
@@ -81,12 +82,19 @@ def time_forward(models, source, config):
     return seconds
 
 
-def time_sweep(model, spec, source, config):
-    """Wall seconds of a sweep from scratch (fresh output dir)."""
+def loaded_arch(spec, classes=1000):
+    """(the model, random weights, at its native size; the `LoadedModel` a sweep takes) of a
+    registered architecture: the sweep takes its preprocessing and crop from it."""
+    model = spec.build(spec.native_resolution, classes=classes)
+    return model, LoadedModel.from_model(model, arch=spec)
+
+
+def time_sweep(loaded, source, config):
+    """Wall seconds of a sweep of `loaded` from scratch (fresh output dir)."""
     output_dir = tempfile.mkdtemp(prefix="reswise_bench_")
     try:
         start = time.perf_counter()
-        sweep(LoadedModel.from_model(model, arch=spec), source, config, output_dir, verbose=0)
+        sweep(loaded, source, config, output_dir, verbose=0)
         return time.perf_counter() - start
     finally:
         shutil.rmtree(output_dir)

@@ -19,7 +19,7 @@ import sys
 
 from absl import flags
 
-from benchmarks.common import jpeg_folder, time_sweep
+from benchmarks.common import jpeg_folder, loaded_arch, time_sweep
 from experiments import common
 from reswise_tf import data
 from reswise_tf.evaluation import SweepConfig
@@ -59,13 +59,13 @@ def main(argv):
     resolutions = common.parse_resolutions(FLAGS.resolutions)
     with jpeg_folder(FLAGS.image_dir, FLAGS.num_images) as (image_dir, _):
         source = data.folder_source(image_dir)
-        model = spec.build(spec.native_resolution)
+        _, loaded = loaded_arch(spec)
         print(f"{FLAGS.num_images} JPEGs, {FLAGS.arch}, batch {FLAGS.batch_size}, sizes {','.join(map(str, resolutions))}, "
               f"{os.cpu_count()} CPU cores")
         for precision in FLAGS.precisions:
-            config = SweepConfig(resolutions=resolutions, preprocess=spec.preprocess, crop_pct=0.875,
-                                 batch_size=FLAGS.batch_size, precision=precision)
-            ours = time_sweep(model, spec, source, config)
+            config = SweepConfig(resolutions=resolutions, crop_pct=0.875, batch_size=FLAGS.batch_size,
+                                 precision=precision)
+            ours = time_sweep(loaded, source, config)
             theirs = timm_seconds(TIMM_NAMES[FLAGS.arch], image_dir, resolutions, precision)
             print(f"{precision:<9} timm {theirs:8.1f} s   reswise sweep {ours:8.1f} s   speed-up {theirs / ours:.2f}x")
 

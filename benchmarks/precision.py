@@ -19,7 +19,7 @@ import os
 import numpy as np
 from absl import flags
 
-from benchmarks.common import compiled_forward, jpeg_folder, time_forward, time_sweep
+from benchmarks.common import compiled_forward, jpeg_folder, loaded_arch, time_forward, time_sweep
 from experiments import common
 from reswise_tf import data
 from reswise_tf.evaluation import SweepConfig
@@ -39,12 +39,11 @@ flags.DEFINE_string("image_dir", None, "Where the JPEGs go (reused when it holds
 
 def measure(spec, source, resolutions, precision):
     """(floor seconds, sweep seconds) of `spec` at `precision`."""
-    config = SweepConfig(resolutions=resolutions, preprocess=spec.preprocess, crop_pct=spec.crop_pct,
-                         batch_size=FLAGS.batch_size, precision=precision)
-    model = spec.build(spec.native_resolution)
+    model, loaded = loaded_arch(spec)
+    config = SweepConfig(resolutions=resolutions, batch_size=FLAGS.batch_size, precision=precision).for_model(loaded)
     forwards = {r: compiled_forward(with_precision(rescale(model, r, arch=spec), precision)) for r in resolutions}
     floor = sum(time_forward(forwards, source, config).values())
-    return floor, time_sweep(model, spec, source, config)
+    return floor, time_sweep(loaded, source, config)
 
 
 def main(argv):

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 from absl import flags
 
-from benchmarks.common import compiled_forward, jpeg_folder, preprocessed_batches, time_forward, time_sweep
+from benchmarks.common import compiled_forward, jpeg_folder, loaded_arch, preprocessed_batches, time_forward, time_sweep
 from experiments import common
 from reswise_tf import data
 from reswise_tf.evaluation import SweepConfig, resolution_sweep
@@ -111,10 +111,10 @@ def main(argv):
         print(f"{len(paths)} JPEGs ({kilobytes:.0f} kB on average) in {image_dir} ({time.perf_counter() - start:.1f} s)")
         source = data.folder_source(image_dir)
         native = spec.native_resolution
-        config = SweepConfig(resolutions=sorted({native, *resolutions}, reverse=True), preprocess=spec.preprocess,
-                             crop_pct=spec.crop_pct, batch_size=FLAGS.batch_size)
+        model, loaded = loaded_arch(spec)
+        config = SweepConfig(resolutions=sorted({native, *resolutions}, reverse=True),
+                             batch_size=FLAGS.batch_size).for_model(loaded)
         first_batch = dataclasses.replace(config, num_examples=config.batch_size)
-        model = spec.build(native, classes=1000)
         models = {r: compiled_forward(rescale(model, r, arch=spec)) for r in config.resolutions}
         runs = {key: [] for key in ("forward", "sweep", "sweep_startup", "startup_per_size", "naive", "naive_startup")}
         per_resolution = []
@@ -122,10 +122,10 @@ def main(argv):
             seconds = time_forward(models, source, config)
             per_resolution.append(seconds)
             runs["forward"].append(sum(seconds.values()))
-            runs["sweep"].append(time_sweep(model, spec, source, config))
-            runs["sweep_startup"].append(time_sweep(model, spec, source, first_batch))
+            runs["sweep"].append(time_sweep(loaded, source, config))
+            runs["sweep_startup"].append(time_sweep(loaded, source, first_batch))
             with one_model_per_size():  # as before: every size built and traced on its own
-                runs["startup_per_size"].append(time_sweep(model, spec, source, first_batch))
+                runs["startup_per_size"].append(time_sweep(loaded, source, first_batch))
             naive, startup = time_naive(model, spec, source, config)
             runs["naive"].append(naive)
             runs["naive_startup"].append(startup)

@@ -20,7 +20,7 @@ LAYERS = (
     ("models",),
     ("evaluation", "training"),
     ("selection",),
-    ("report",),
+    ("report", "deploy"),
     ("workflows",),
 )
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
@@ -150,3 +150,14 @@ def test_library_code_reads_no_flags():
         (n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
         a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}]
     assert not offenders, offenders
+
+
+def test_the_selection_stage_runs_without_tensorflow():
+    """Selection is numpy over caches: importing it (and reading a cache) starts no TensorFlow."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import reswise_tf.selection, reswise_tf.evaluation.predictions; "
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

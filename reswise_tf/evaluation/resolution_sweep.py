@@ -232,7 +232,8 @@ def _evaluate(loaded, source, config, stores, todo, resumed, strategy, variants,
     for job in todo:
         meta = {"macs": int(count_macs(models[job], resolution=job[1])), "num_skipped": len(skipped),
                 "skipped_index": skipped,
-                "native_resolution": loaded.native_resolution, "precision": precision[job[0]],
+                "native_resolution": loaded.native_resolution, "num_classes": loaded.num_outputs,
+                "precision": precision[job[0]],
                 "resize": "direct" if source.small_images else f"crop {config.crop_pct:g}",
                 **({"head": config.head} if config.head else {})}
         stores[job[0]][0].save_table(state.table(job, config.kept_classes, meta))

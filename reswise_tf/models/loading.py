@@ -35,9 +35,10 @@ class LoadedModel:
     identity: dict
 
     @classmethod
-    def from_model(cls, model, *, arch=None, native_resolution=None, preprocess="none", crop_pct=0.875):
+    def from_model(cls, model, *, arch=None, native_resolution=None, preprocess=None, crop_pct=None):
         """An in-memory `model` (e.g. in a notebook). Its identity is its name, size and a
-        digest of its weights, so a cache directory of another model is refused."""
+        digest of its weights, so a cache directory of another model is refused. `preprocess`
+        and `crop_pct` default to the architecture's (`arch`), else `none` and 0.875."""
         spec = get_arch(arch) if arch is not None else None
         native = native_resolution or input_resolution(model)
         if native is None:
@@ -48,6 +49,10 @@ class LoadedModel:
         identity = {"model": model.name, "params": int(model.count_params()), "weights_sha1": weights_digest(model)}
         if spec is not None:
             identity["arch"] = spec.name
+        preprocess = preprocess or (spec.preprocess if spec is not None else "none")
+        crop_pct = crop_pct or (spec.crop_pct if spec is not None else 0.875)
+        check_preprocess(preprocess)
+        check_crop_pct(crop_pct)
         return cls(model, spec, native, preprocess, crop_pct, identity)
 
     @property

@@ -9,21 +9,22 @@ import os
 
 from reswise_tf.report import figures, tables
 from reswise_tf.selection import oracle
-from reswise_tf.selection.cascade_config import CascadeConfig
+from reswise_tf.selection.cascade.config import CascadeConfig
 from reswise_tf.utils.files import atomic_save_npz, atomic_write_text
 from reswise_tf.utils.formatting import drop
+from reswise_tf.utils.units import FLOPS_PER_MAC
 
 
 def to_markdown(report, title):
     """Table 6 of the thesis, extended: one row per selector and setting, then the random
     selector's trial statistics; drops as the thesis prints them (positive = a loss: FLOPs saved,
     accuracy lost; negative = a gain)."""
-    k, cache = report.topk, report.cache
+    k, pool = report.topk, report.pool
     where = (
         f"All rows are measured on the evaluation part ({report.split.describe()}); cascade "
         "stages, thresholds and temperatures were fitted on the calibration part only."
         if report.split is not None
-        else f"All rows are measured on all {len(cache)} images."
+        else f"All rows are measured on all {len(pool)} images."
     )
     lines = [
         f"### {title}",
@@ -41,25 +42,32 @@ def to_markdown(report, title):
             f"{drop(r.top1_drop)} | {r.topk_acc:.2f} | {drop(r.topk_drop)} |"
         )
     if report.table6 is not None:
-        lines += _random_trials_table(report.table6, k, len(cache))
+        lines += _random_trials_table(report.table6, k, len(pool))
     fits = [r.extra["fit"] for r in report.results if "fit" in r.extra]
     if fits:
         lines += ["", "Cascade fits on the calibration part:", ""]
         for fit in fits:
             c = fit.calibration
             lines.append(
-                f"- {fit.target}: {fit.config.describe()}; on {c['num_examples']} calibration "
+                f"- {fit.target}: {fit.config.describe(pool.describe)}; on {c['num_examples']} calibration "
                 f"images {c['metric']} {c['accuracy']:.2f}% ({drop(c['drop'])} points), "
                 f"FLOPs {drop(c['flops_drop_pct'])}%"
             )
     lines += [
         "",
-        f"{len(cache)} images; native {cache.native}px; mean FLOPs per image = 2 x mean MACs, "
+        f"{len(pool)} images; {_reference(pool)}; mean FLOPs per image = 2 x mean MACs, "
         "counting every pass a cascade ran. The oracle reads the labels: an upper bound. "
         "cascade_bound is the best cascade (of the stage sets searched) at a FLOPs budget if it "
         "knew which images to send on (it reads the labels): no confidence threshold beats it.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _reference(pool):
+    """"native 32px" for one sweep, else the stage the drops are measured against."""
+    if pool.single:
+        return f"native {pool.reference}px"
+    return f"drops against {pool.describe(pool.reference)} (the reference stage)"
 
 
 # How each kind of row is drawn: (selector, marker, colour, size, legend label).
@@ -98,7 +106,7 @@ def plot_pareto(report, path, title=""):
 
 
 def _pareto_panel(ax, report, key, label):
-    k, native_flops = report.topk, 2 * report.cache.macs[report.cache.native]
+    k, native_flops = report.topk, FLOPS_PER_MAC * report.pool.macs[report.pool.reference]
 
     def acc(r):
         return r.top1 if key == "top1" else r.topk_acc
@@ -165,7 +173,7 @@ def write_reports(report, output_dir, title):
         )
         written.append("cascade_fits.json")
     if report.split is not None:
-        index = report.cache.index
+        index = report.pool.index
         atomic_save_npz(
             os.path.join(output_dir, "selection_split.npz"),
             {

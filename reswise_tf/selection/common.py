@@ -1,21 +1,23 @@
-"""What every selector shares: the `Part` of the sweep cache it reports on, the per-image
+"""What every selector shares: the `Part` of the stage pool it reports on, the per-image
 `Selection` it makes, the `SelectionResult` row that is summarised into, and the
 calibration/evaluation split.
 
-A selector picks, for every image, the resolution whose cached prediction is used and counts the
-MACs spent on the image (a cascade pays for every pass that ran). Units: `macs` are
-multiply-accumulates per image, FLOPs = 2 x MACs, accuracies are percent, drops are percentage
-points lost against the native resolution on the same images (positive = worse than native),
-`flops_drop_pct` is the percent of the native FLOPs saved.
+A selector picks, for every image, the stage (a model at a resolution, or a committee of
+stages) whose cached prediction is used, and counts the MACs spent on the image (a cascade pays
+for every pass that ran). The quality of a set of images is a metric object (`metrics`). Units:
+`macs` are multiply-accumulates per image, FLOPs = 2 x MACs, accuracies are percent, drops are
+percentage points lost against the reference stage on the same images (positive = worse),
+`flops_drop_pct` is the percent of the reference's FLOPs saved.
 """
 
 import dataclasses
 
 import numpy as np
 
-from reswise_tf.evaluation.predictions import SweepCache
+from reswise_tf.selection.metrics import TOP1, TopK
+from reswise_tf.selection.pool import StagePool
 from reswise_tf.utils.checks import check_fraction
-from reswise_tf.utils.units import flops_drop_pct
+from reswise_tf.utils.units import FLOPS_PER_MAC, flops_drop_pct
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,39 +25,49 @@ class Part:
     """The images a selector reports on, and what it may fit on.
 
     Attributes:
-      cache: the `SweepCache` of the sweep.
-      rows: int (n,) rows of the cache to report on.
+      pool: the `StagePool` (a `SweepCache`, or its tables, is taken as the pool of one sweep).
+      rows: int (n,) rows of the pool's images to report on.
       name: "all" or "evaluation" (the `part` column).
       topk: the k of the second accuracy column (already lowered to the kept classes).
       calibration: int rows a selector may be fitted on (disjoint from `rows`), or None.
       progress: `fn(done, total)` a long selector reports its progress to, or None.
     """
 
-    cache: SweepCache
+    pool: StagePool
     rows: np.ndarray
     name: str = "all"
     topk: int = 5
     calibration: np.ndarray | None = None
     progress: object = None
 
+    def __post_init__(self):
+        object.__setattr__(self, "pool", StagePool.of(self.pool))
+
     @classmethod
-    def all_images(cls, cache, topk=5):
-        """Every image of `cache`, no calibration part."""
-        return cls(cache, np.arange(len(cache)), "all", cache.effective_topk(topk))
+    def all_images(cls, pool, topk=5):
+        """Every image of `pool`, no calibration part."""
+        pool = StagePool.of(pool)
+        return cls(pool, np.arange(len(pool)), "all", pool.effective_topk(topk))
+
+    @property
+    def metrics(self):
+        """The metrics of the report's columns: top-1 and top-k accuracy."""
+        return (TopK(1), TopK(self.topk))
 
     def summarize(self, selections, *, selector, setting, deployable=True):
         """The `SelectionResult` of `selections` (one, or several random trials) on this part."""
-        return summarize(self.cache, selections, selector=selector, setting=setting, part=self.name,
-                         topk=self.topk, deployable=deployable)
+        return summarize(self.pool, selections, selector=selector, setting=setting, part=self.name,
+                         metrics=self.metrics, deployable=deployable)
 
 
 @dataclasses.dataclass
 class Selection:
-    """Per-image outcome of a selector on some rows of the cache.
+    """Per-image outcome of a selector on some rows of the pool.
 
     Attributes:
-      rows: int (n,) rows of the cache (images) the selection covers.
-      chosen: int (n,) resolution whose cached prediction is used for each image.
+      rows: int (n,) rows of the pool (images) the selection covers.
+      chosen: (n,) the stage key whose cached prediction is used for each image (a resolution,
+        a `"model@resolution"` name, or a `Committee`).
       macs: float (n,) MACs spent on each image (every pass that ran).
     """
 
@@ -63,22 +75,53 @@ class Selection:
     chosen: np.ndarray
     macs: np.ndarray
 
-    def correct(self, cache, k=1):
-        """Boolean (n,): whether each image's chosen prediction has the label in its top-`k`."""
-        out = np.zeros(len(self.rows), bool)
-        for r in np.unique(self.chosen):
-            sel = self.chosen == r
-            out[sel] = cache.correct(int(r), k)[self.rows[sel]]
+    def groups(self):
+        """(key, positions) for each distinct chosen key."""
+        keys = list(dict.fromkeys(self.chosen.tolist()))
+        return [(key, np.flatnonzero(self.chosen == key) if not _is_object(self.chosen)
+                 else np.array([i for i, c in enumerate(self.chosen) if c == key], np.int64)) for key in keys]
+
+    def per_image(self, pool, metric):
+        """float (n,): each image's own score under `metric` (e.g. 1 if correct)."""
+        out = np.zeros(len(self.rows))
+        for key, at in self.groups():
+            out[at] = metric.per_image(pool, key, self.rows[at])
         return out
+
+    def correct(self, pool, k=1):
+        """Boolean (n,): whether each image's chosen prediction has the label in its top-`k`."""
+        return self.per_image(pool, TopK(k)) > 0
+
+    def sums(self, pool, metric):
+        """`metric`'s statistics summed over the images."""
+        total = 0.0
+        for key, at in self.groups():
+            total = total + metric.stats(pool, key, self.rows[at]).sum(axis=0)
+        return total
+
+
+def _is_object(array):
+    return np.asarray(array).dtype == object
+
+
+def key_array(keys):
+    """An (n,) array of stage keys: int64 for resolutions, object for names and committees."""
+    keys = list(keys)
+    if all(isinstance(k, (int, np.integer)) for k in keys):
+        return np.asarray(keys, np.int64)
+    out = np.empty(len(keys), object)
+    out[:] = keys
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
 class SelectionResult:
     """One row of `selection.csv`: a selector at one setting, measured on one part of the data.
 
-    Accuracies in percent; drops in points against native on the same images (positive = loss);
-    `flops_drop_pct` in percent of native FLOPs saved. For the random selector the values are
-    means over trials and `stats` holds the std, max and min over trials of the three drops
+    `scores` holds (metric name, value %, drop in points against the reference on the same
+    images, positive = loss) per column metric, e.g. ("top1", 91.2, 0.4), ("top5", ...);
+    `flops_drop_pct` is the percent of the reference's FLOPs saved. For the random selector the
+    values are means over trials and `stats` holds the std, max and min over trials of the drops
     (deterministic selectors: one trial, std 0, max = min = the value). `extra` carries
     selector-specific objects (the cascade's fit) and is not written to the CSV.
     """
@@ -87,11 +130,7 @@ class SelectionResult:
     setting: str
     part: str
     num_examples: int
-    topk: int
-    top1: float
-    topk_acc: float
-    top1_drop: float
-    topk_drop: float
+    scores: tuple
     mean_macs: float
     flops_drop_pct: float
     deployable: bool = True
@@ -99,49 +138,67 @@ class SelectionResult:
     stats: dict = dataclasses.field(default_factory=dict)
     extra: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
+    @property
+    def topk(self):
+        """The k of the second accuracy column."""
+        return int(self.scores[1][0][3:])
+
+    @property
+    def top1(self):
+        return self.scores[0][1]
+
+    @property
+    def topk_acc(self):
+        return self.scores[1][1]
+
+    @property
+    def top1_drop(self):
+        return self.scores[0][2]
+
+    @property
+    def topk_drop(self):
+        return self.scores[1][2]
+
     def as_row(self):
-        k = self.topk
-        row = {
-            "selector": self.selector,
-            "setting": self.setting,
-            "part": self.part,
-            "num_examples": self.num_examples,
-            "top1": round(self.top1, 4),
-            f"top{k}": round(self.topk_acc, 4),
-            "top1_drop": round(self.top1_drop, 4),
-            f"top{k}_drop": round(self.topk_drop, 4),
+        row = {"selector": self.selector, "setting": self.setting, "part": self.part,
+               "num_examples": self.num_examples}
+        row.update({name: round(value, 4) for name, value, _ in self.scores})
+        row.update({f"{name}_drop": round(drop, 4) for name, _, drop in self.scores})
+        row.update({
             "mean_macs": round(self.mean_macs, 1),
-            "mean_flops": round(2 * self.mean_macs, 1),
+            "mean_flops": round(FLOPS_PER_MAC * self.mean_macs, 1),
             "flops_drop_pct": round(self.flops_drop_pct, 4),
             "deployable": self.deployable,
             "trials": self.trials,
-        }
-        for name in ("top1_drop", f"top{k}_drop", "flops_drop_pct"):
+        })
+        for name in [f"{n}_drop" for n, _, _ in self.scores] + ["flops_drop_pct"]:
             for stat in ("std", "max", "min"):
                 row[f"{name}_{stat}"] = round(self.stats.get(f"{name}_{stat}", 0.0), 4)
         return row
 
 
-def measure(cache, selection, *, topk=5):
-    """(top1, topk accuracy, top1 drop, topk drop, mean MACs, FLOPs drop %) of a selection."""
-    rows = selection.rows
-    native = cache.native
-    acc = [100.0 * float(np.mean(selection.correct(cache, k))) for k in (1, topk)]
-    ref = [100.0 * float(np.mean(cache.correct(native, k)[rows])) for k in (1, topk)]
+def measure(pool, selection, metrics):
+    """([value % per metric], [drop per metric], mean MACs, FLOPs drop %) of a selection,
+    against the pool's reference stage on the same images."""
+    values = [float(metric.value(selection.sums(pool, metric))) for metric in metrics]
+    reference = [float(metric.value(metric.stats(pool, pool.reference, selection.rows).sum(axis=0)))
+                 for metric in metrics]
     mean_macs = float(np.mean(selection.macs))
-    flops_drop = flops_drop_pct(mean_macs, cache.macs[native])
-    return acc[0], acc[1], ref[0] - acc[0], ref[1] - acc[1], mean_macs, flops_drop
+    return values, [r - v for r, v in zip(reference, values)], mean_macs, flops_drop_pct(mean_macs,
+                                                                                         pool.macs[pool.reference])
 
 
-def summarize(cache, selections, *, selector, setting, part, topk=5, deployable=True):
+def summarize(pool, selections, *, selector, setting, part, metrics=(TOP1, TopK(5)), deployable=True):  # noqa: B008
     """A `SelectionResult` from one selection, or from several trials of a random one."""
     if isinstance(selections, Selection):
         selections = [selections]
-    values = np.array([measure(cache, s, topk=topk) for s in selections])  # (trials, 6)
-    mean = values.mean(axis=0)
+    measured = [measure(pool, s, metrics) for s in selections]
+    values = np.array([m[0] for m in measured])  # (trials, metrics)
+    drops = np.array([m[1] for m in measured])
+    macs = np.array([m[2] for m in measured])
+    flops = np.array([m[3] for m in measured])
     stats = {}
-    for col, name in ((2, "top1_drop"), (3, f"top{topk}_drop"), (5, "flops_drop_pct")):
-        v = values[:, col]
+    for name, v in [*((f"{m.name}_drop", drops[:, i]) for i, m in enumerate(metrics)), ("flops_drop_pct", flops)]:
         stats[f"{name}_std"] = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
         stats[f"{name}_max"] = float(v.max())
         stats[f"{name}_min"] = float(v.min())
@@ -150,13 +207,9 @@ def summarize(cache, selections, *, selector, setting, part, topk=5, deployable=
         setting=setting,
         part=part,
         num_examples=len(selections[0].rows),
-        topk=topk,
-        top1=float(mean[0]),
-        topk_acc=float(mean[1]),
-        top1_drop=float(mean[2]),
-        topk_drop=float(mean[3]),
-        mean_macs=float(mean[4]),
-        flops_drop_pct=float(mean[5]),
+        scores=tuple((m.name, float(values[:, i].mean()), float(drops[:, i].mean())) for i, m in enumerate(metrics)),
+        mean_macs=float(macs.mean()),
+        flops_drop_pct=float(flops.mean()),
         deployable=deployable,
         trials=len(selections),
         stats=stats,

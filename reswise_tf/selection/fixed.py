@@ -1,15 +1,17 @@
-"""The `fixed` selector: one resolution for every image (the rows of the sweep table)."""
+"""The `fixed` selector: one stage for every image (the rows of the sweep table; with several
+models, every model at every resolution)."""
 
 import dataclasses
 
 import numpy as np
 
-from reswise_tf.selection.common import Selection
+from reswise_tf.selection.common import Selection, key_array
+from reswise_tf.selection.pool import StagePool
 
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """Attributes: resolutions: the sizes to report (None: every cached one)."""
+    """Attributes: resolutions: the stages to report (None: every cached one)."""
 
     resolutions: tuple | None = None
 
@@ -18,20 +20,22 @@ class Options:
             object.__setattr__(self, "resolutions", tuple(self.resolutions))
 
 
-def fixed_select(cache, resolution, rows):
-    """Every image of `rows` at `resolution`; it costs that resolution's MACs."""
-    cache.check_resolutions([resolution], "resolution")
+def fixed_select(pool, key, rows):
+    """Every image of `rows` at stage `key`; it costs that stage's MACs."""
+    pool = StagePool.of(pool)
+    pool.check_stages([key], "resolution")
     rows = np.asarray(rows, np.int64)
-    return Selection(
-        rows=rows,
-        chosen=np.full(len(rows), resolution, np.int64),
-        macs=np.full(len(rows), cache.macs[resolution]),
-    )
+    return Selection(rows=rows, chosen=key_array([key] * len(rows)), macs=np.full(len(rows), pool.cost(key)))
+
+
+def setting(pool, key):
+    """`28px` for a resolution of one sweep, else the stage's name."""
+    return f"{key}px" if pool.single else pool.describe(key)
 
 
 def run(part, options):
-    """One `SelectionResult` per resolution, highest first."""
-    resolutions = sorted(options.resolutions or part.cache.resolutions, reverse=True)
-    part.cache.check_resolutions(resolutions, "resolutions")
-    return [part.summarize(fixed_select(part.cache, r, part.rows), selector="fixed", setting=f"{r}px")
-            for r in resolutions]
+    """One `SelectionResult` per stage, most expensive first."""
+    pool = part.pool
+    keys = list(options.resolutions or pool.stages)
+    pool.check_stages(keys, "resolutions")
+    return [part.summarize(fixed_select(pool, k, part.rows), selector="fixed", setting=setting(pool, k)) for k in pool.order(keys)]

@@ -1,9 +1,9 @@
-"""The `oracle` selector: per image, the smallest resolution whose prediction is correct.
+"""The `oracle` selector: per image, the cheapest stage whose prediction is correct.
 
 It reads the labels, so it is an upper bound on what any per-image selector can reach at its
-cost, not something that can be deployed. Images that no resolution gets right (top-1) take
-the smallest resolution with the label in its top-k, else the native one; so it is the best
-top-1 and top-k accuracy at the lowest cost among selectors that run one pass per image.
+cost, not something that can be deployed. Images that no stage gets right (top-1) take the
+cheapest stage with the label in its top-k, else the reference one; so it is the best top-1 and
+top-k accuracy at the lowest cost among selectors that run one pass per image.
 
 `cascade_bound` is the same idea for cascades at a FLOPs budget: the best a cascade could do
 if it knew which images to send on. Every image pays the first stage; the budget leaves room for
@@ -17,12 +17,15 @@ import dataclasses
 
 import numpy as np
 
-from reswise_tf.selection.cascade_search import stage_sets
-from reswise_tf.selection.common import Selection
+from reswise_tf.selection.cascade.search import resolve_stage, stage_sets
+from reswise_tf.selection.common import Selection, key_array
+from reswise_tf.selection.metrics import TopK
+from reswise_tf.selection.pool import StagePool
 from reswise_tf.selection.targets import check_targets, metric_k
 from reswise_tf.utils.checks import check_positive_int
 
 SETTING = "smallest correct resolution (reads the labels)"
+SETTING_STAGES = "cheapest correct stage (reads the labels)"
 BOUND = "cascade_bound"
 
 
@@ -42,24 +45,28 @@ class Options:
         metric_k(self.metric, 1)
 
 
-def oracle_select(cache, rows, *, topk=5):
-    """The oracle's choice for each image of `rows`, paying one pass at that resolution."""
+def oracle_select(pool, rows, *, topk=5):
+    """The oracle's choice for each image of `rows`, paying one pass of that stage."""
+    pool = StagePool.of(pool)
     rows = np.asarray(rows, np.int64)
-    chosen = np.full(len(rows), cache.native, np.int64)
+    index = {k: i for i, k in enumerate(pool.stages)}
+    chosen = np.full(len(rows), index[pool.reference], np.int64)
     decided = np.zeros(len(rows), bool)
     for k in (1, topk):
-        for r in sorted(cache.resolutions):  # smallest first
-            hit = ~decided & cache.correct(r, k)[rows]
-            chosen[hit] = r
+        for key in pool.order(pool.stages)[::-1]:  # cheapest first
+            hit = ~decided & pool.correct(key, k)[rows]
+            chosen[hit] = index[key]
             decided |= hit
-    macs = np.array([cache.macs[int(r)] for r in chosen], np.float64)
-    return Selection(rows=rows, chosen=chosen, macs=macs)
+    keys = key_array(pool.stages)[chosen]
+    macs = np.array([pool.macs[pool.stages[i]] for i in chosen], np.float64)
+    return Selection(rows=rows, chosen=keys, macs=macs)
 
 
 def run(part, options):
     """The oracle's row, then the cascade bound at every flops budget of `options.targets`."""
-    selection = oracle_select(part.cache, part.rows, topk=part.topk)
-    results = [part.summarize(selection, selector="oracle", setting=SETTING, deployable=False)]
+    selection = oracle_select(part.pool, part.rows, topk=part.topk)
+    setting = SETTING if part.pool.single else SETTING_STAGES
+    results = [part.summarize(selection, selector="oracle", setting=setting, deployable=False)]
     k = metric_k(options.metric, part.topk)
     for target in options.targets or ():
         if target.kind == "flops_budget":
@@ -67,7 +74,7 @@ def run(part, options):
     return results
 
 
-def cascade_bound_select(cache, rows, stage_set, macs_budget, *, k=1):
+def cascade_bound_select(pool, rows, stage_set, macs_budget, *, k=1):
     """Perfect decisions for the cascade `stage_set` (cheapest first) at mean MACs <= `macs_budget`.
 
     Returns a `Selection`, or None when the first stage alone is over the budget. Every image
@@ -76,13 +83,13 @@ def cascade_bound_select(cache, rows, stage_set, macs_budget, *, k=1):
     cheapest first, as many as the budget allows (each adds one correct image, so this
     maximises the number correct). Ties go to the earlier row.
     """
+    pool = StagePool.of(pool)
     rows = np.asarray(rows, np.int64)
-    stage_set = tuple(int(r) for r in stage_set)
     n = len(rows)
-    cost = np.cumsum([cache.macs[r] for r in stage_set])  # exit at stage j pays passes 0..j
+    cost = np.cumsum([pool.macs[r] for r in stage_set])  # exit at stage j pays passes 0..j
     if cost[0] > macs_budget * (1 + 1e-12):
         return None
-    ok = np.stack([cache.correct(r, k)[rows] for r in stage_set], axis=1)
+    ok = np.stack([pool.correct(r, k)[rows] for r in stage_set], axis=1)
     first_right = np.argmax(ok, axis=1)
     candidates = np.flatnonzero(ok.any(axis=1) & ~ok[:, 0])
     extra = cost[first_right[candidates]] - cost[0]
@@ -91,28 +98,26 @@ def cascade_bound_select(cache, rows, stage_set, macs_budget, *, k=1):
     go_on = candidates[order[fits]]
     exit_stage = np.zeros(n, np.int64)
     exit_stage[go_on] = first_right[go_on]
-    return Selection(
-        rows=rows,
-        chosen=np.asarray(stage_set, np.int64)[exit_stage],
-        macs=cost[exit_stage].astype(np.float64),
-    )
+    return Selection(rows=rows, chosen=key_array(stage_set)[exit_stage], macs=cost[exit_stage].astype(np.float64))
 
 
 def cascade_bound(part, target, *, metric_k=1, max_stages=3):
     """The best `cascade_bound_select` over the stage sets a cascade search considers (up to
     `max_stages` stages ending at native) at the flops budget `target`, as a one-row list
     (empty when no stage set fits the budget)."""
-    cache, rows = part.cache, part.rows
+    pool, rows = part.pool, part.rows
     best = None
-    for stage_set in stage_sets(cache, max_stages=max_stages):
-        selection = cascade_bound_select(cache, rows, stage_set, target.value * cache.macs[cache.native], k=metric_k)
+    sets = stage_sets(pool, max_stages=max_stages, rows=part.calibration, metric=TopK(metric_k))
+    budget = target.value * pool.cost(pool.reference if target.against is None else resolve_stage(pool, target.against))
+    for stage_set in sets:
+        selection = cascade_bound_select(pool, rows, stage_set, budget, k=metric_k)
         if selection is None:
             continue
-        score = (int(selection.correct(cache, metric_k).sum()), -float(selection.macs.sum()))
+        score = (int(selection.correct(pool, metric_k).sum()), -float(selection.macs.sum()))
         if best is None or score > best[0]:
             best = (score, stage_set, selection)
     if best is None:
         return []
     _, stage_set, selection = best
-    setting = f"{'>'.join(map(str, stage_set))} with perfect decisions at {target.describe()} (reads the labels)"
+    setting = f"{'>'.join(map(pool.describe, stage_set))} with perfect decisions at {target.describe()} (reads the labels)"
     return [part.summarize(selection, selector=BOUND, setting=setting, deployable=False)]

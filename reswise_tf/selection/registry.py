@@ -4,7 +4,7 @@ itself) and `run(part, options) -> [SelectionResult]`; everything dispatches thr
 import dataclasses
 from collections.abc import Callable
 
-from reswise_tf.selection import cascade, fixed, oracle, random_choice
+from reswise_tf.selection import cascade, committee, fixed, oracle, random_choice
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,6 +17,10 @@ class SelectorSpec:
       run: `run(part, options) -> [SelectionResult]`.
       needs_calibration: it is fitted on a calibration part (`part.calibration`).
       deployable: it can run without labels.
+      expected_fraction: `fn(pool, options) -> float`, the mean FLOPs it is expected to spend
+        as a fraction of the reference's (a budget other selectors can be matched to), or None.
+      curve: `fn(part, result) -> [SelectionResult]`, its accuracy/FLOPs curve around a fitted
+        result (reported beside the rows), or None.
     """
 
     name: str
@@ -24,6 +28,8 @@ class SelectorSpec:
     run: Callable
     needs_calibration: bool = False
     deployable: bool = True
+    expected_fraction: Callable | None = None
+    curve: Callable | None = None
 
     def make_options(self, settings):
         """Its `Options` from the entries of `settings` that it has (others are left out)."""
@@ -36,8 +42,11 @@ SELECTORS = {
     spec.name: spec
     for spec in (
         SelectorSpec("fixed", fixed.Options, fixed.run),
-        SelectorSpec("random", random_choice.Options, random_choice.run),
-        SelectorSpec("cascade", cascade.Options, cascade.run, needs_calibration=True),
+        SelectorSpec("random", random_choice.Options, random_choice.run,
+                     expected_fraction=random_choice.expected_fraction),
+        SelectorSpec("committee", committee.Options, committee.run),
+        SelectorSpec("cascade", cascade.Options, cascade.run, needs_calibration=True,
+                     curve=lambda part, result: cascade.curve(part, result.extra["fit"])),
         SelectorSpec("oracle", oracle.Options, oracle.run, deployable=False),
     )
 }

@@ -1,17 +1,19 @@
-"""A selection study of one sweep: the selectors asked for, on the same images, in one call.
+"""A selection study of one sweep, or of several models' sweeps of the same images: the
+selectors asked for, on the same images, in one call.
 
 When a selector that needs fitting (the cascade) is among them, the images are split into a
 calibration part (where it is fitted) and an evaluation part, and every selector is measured on
 the evaluation part, so all rows compare on the same images; otherwise on all images. The fixed
-resolutions are always included as the reference.
+stages are always included (the reference among them); the random selector's trials are also
+measured on all images (the thesis's Table 6, which had no calibration split).
 """
 
 import dataclasses
 import warnings
 
-from reswise_tf.evaluation.predictions import SweepCache
-from reswise_tf.selection import cascade, random_choice
+from reswise_tf.selection.cascade.search import resolve_stage
 from reswise_tf.selection.common import Part, split_rows
+from reswise_tf.selection.pool import StagePool
 from reswise_tf.selection.registry import SELECTORS, option_names
 from reswise_tf.selection.targets import RANDOM, Target
 from reswise_tf.utils.checks import check_choice
@@ -26,7 +28,7 @@ class SelectionReport:
       results: `SelectionResult`s, fixed rows first.
       curve: the cascade's calibration Pareto front measured on the reported part.
       split: the calibration/evaluation `Split`, or None (rows on all images).
-      cache: the `SweepCache`.
+      pool: the `StagePool` (one sweep, or several models' sweeps).
       topk: the k of the top-k columns.
       table6: the random selector on all images, as the thesis's Table 6 (which had no
         calibration split); None when random did not run. Equal to its row in `results`
@@ -36,7 +38,7 @@ class SelectionReport:
     results: list
     curve: list
     split: object
-    cache: SweepCache
+    pool: StagePool
     topk: int
     table6: object = None
 
@@ -48,10 +50,11 @@ class SelectionReport:
 
 def run_selection(tables, selectors=tuple(SELECTORS), *, topk=5, max_drops=(), flops_budgets=(),
                   calibration_fraction=0.5, split_seed=0, stratify=True, verbose=0, **options):
-    """Runs `selectors` over the cached tables of one sweep; returns a `SelectionReport`.
+    """Runs `selectors` over cached predictions; returns a `SelectionReport`.
 
     Args:
-      tables: {resolution: PredictionTable}.
+      tables: {resolution: PredictionTable} of one sweep, its `SweepCache`, or a `StagePool`
+        (several models' sweeps of the same images, `StagePool.from_sweeps`).
       selectors: names from `SELECTORS` ("all" = every one).
       topk: the k of the second accuracy column (lowered to the classes kept in the cache).
       max_drops, flops_budgets: one cascade per target; budgets are fractions of native FLOPs
@@ -64,44 +67,47 @@ def run_selection(tables, selectors=tuple(SELECTORS), *, topk=5, max_drops=(), f
         (random: choices, trials, seed; cascade: stages, max_stages, confidence, thresholds,
         metric; oracle: max_stages, metric). Every option is checked before any work.
     """
-    cache = SweepCache(tables)
-    topk = cache.effective_topk(topk)
+    pool = StagePool.of(tables)
+    topk = pool.effective_topk(topk)
     specs = _specs(selectors)
     unknown = sorted(set(options) - set(option_names()))
     if unknown:
         raise ValueError(f"Unknown selection option(s) {', '.join(unknown)}. Available: {', '.join(option_names())}")
     targets = _targets(max_drops, flops_budgets, random_runs="random" in [s.name for s in specs])
+    for target in targets:  # a target's own reference must be a stage of the pool (or the committee)
+        if target.against is not None:
+            resolve_stage(pool, target.against)
     settings = {**options, "targets": targets}
     chosen = {spec.name: spec.make_options(settings) for spec in specs}  # validated before any work
     # A budget given as 'random' is the random selector's expected FLOPs (its set is checked too).
-    fraction = random_choice.expected_fraction(cache, SELECTORS["random"].make_options(settings))
+    random = SELECTORS["random"]
+    fraction = random.expected_fraction(pool, random.make_options(settings))
     chosen = {name: _matched(opts, fraction) for name, opts in chosen.items()}
-    part, split = Part.all_images(cache, topk), None
+    part, split = Part.all_images(pool, topk), None
     if any(spec.needs_calibration for spec in specs):
-        split = split_rows(len(cache), calibration_fraction=calibration_fraction, seed=split_seed,
-                           labels=cache.labels if stratify else None)
+        split = split_rows(len(pool), calibration_fraction=calibration_fraction, seed=split_seed,
+                           labels=pool.labels if stratify else None)
         progress = _search_progress() if verbose else None
-        part = Part(cache, split.evaluation, "evaluation", topk, split.calibration, progress)
-        _warn_if_small(split, cache, calibration_fraction)
+        part = Part(pool, split.evaluation, "evaluation", topk, split.calibration, progress)
+        _warn_if_small(split, pool, calibration_fraction)
     results = []
     for spec in specs:
         results += spec.run(part, chosen[spec.name])
-    fits = [r.extra["fit"] for r in results if "fit" in r.extra]
-    curve = cascade.curve(part, fits[-1]) if fits else []
+    fitted = [r for r in results if "fit" in r.extra and not r.extra.get("alternative")]
+    curve = SELECTORS[fitted[-1].selector].curve(part, fitted[-1]) if fitted else []
     table6 = None
     if "random" in chosen:
-        all_images = Part.all_images(cache, topk)
         table6 = (next(r for r in results if r.selector == "random") if split is None
-                  else SELECTORS["random"].run(all_images, chosen["random"])[0])
-    return SelectionReport(results=results, curve=curve, split=split, cache=cache, topk=topk, table6=table6)
+                  else random.run(Part.all_images(pool, topk), chosen["random"])[0])
+    return SelectionReport(results=results, curve=curve, split=split, pool=pool, topk=topk, table6=table6)
 
 
 MIN_CALIBRATION = 100  # fewer images than this (or than classes) is too few to fit a cascade on
 
 
-def _warn_if_small(split, cache, calibration_fraction):
+def _warn_if_small(split, pool, calibration_fraction):
     """Warns when the calibration part is too small for a trustworthy fit."""
-    n, classes = len(split.calibration), len(set(cache.labels.tolist()))
+    n, classes = len(split.calibration), len(set(pool.labels.tolist()))
     if n < max(MIN_CALIBRATION, classes):
         warnings.warn(
             f"The calibration part has {n} image(s) for {classes} classes: the cascade is fitted on too few "

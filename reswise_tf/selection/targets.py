@@ -1,6 +1,10 @@
-"""What a fitted selector aims at: at most `max_drop` accuracy points below native, or at most
-`flops_budget` x the native FLOPs. A budget may come from another selector (the random
-selector's mean FLOPs); where it came from is a field, shown wherever the target is named."""
+"""What a fitted selector aims at: at most `max_drop` accuracy points below the reference stage
+(native, for one sweep), or at most `flops_budget` x its FLOPs. A budget may come from another
+selector (the random selector's mean FLOPs); where it came from is a field, shown wherever the
+target is named. A target may be measured against a reference of its own (`against`): another
+stage, or `committee`, the committee of every model's native (e.g. "within 0.1 points of the
+committee", "at most 0.33 of the committee's FLOPs"); written `0.1@committee`. A negative
+`max_drop` asks for a gain; a budget above 1 allows more than the reference's FLOPs."""
 
 import dataclasses
 import math
@@ -10,6 +14,7 @@ from reswise_tf.utils.checks import check_choice
 KINDS = ("max_drop", "flops_budget")
 METRICS = ("top1", "top5")  # the accuracy a max_drop is measured in (top5: the table's top-k)
 RANDOM = "random"  # a flops budget given as 'random': the random selector's expected mean FLOPs
+COMMITTEE = "committee"  # a target's reference: the committee of every model's native stage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,26 +26,29 @@ class Target:
         native FLOPs).
       value: the number; None for a budget still to be matched to `source`.
       source: where a budget came from (e.g. "random", the random selector's FLOPs), or None.
+      against: the stage key (or `COMMITTEE`) the target is measured against; None: the
+        pool's reference.
     """
 
     kind: str
     value: float | None
     source: str | None = None
+    against: object = None
 
     def __post_init__(self):
+        number = isinstance(self.value, (int, float)) and not isinstance(self.value, bool)
         if self.kind == "max_drop":
-            ok = isinstance(self.value, (int, float)) and not isinstance(self.value, bool) and 0 <= self.value < math.inf
-            if not ok:
+            if not (number and -100 <= self.value < math.inf):
                 raise ValueError(
-                    f"`max_drop` should be a number of accuracy points >= 0. Received max_drop={self.value!r}"
+                    "`max_drop` should be a number of accuracy points (negative: a gain), optionally @REFERENCE. "
+                    f"Received max_drop={self.value!r}"
                 )
         elif self.kind == "flops_budget":
             pending = self.value is None and self.source is not None
-            ok = isinstance(self.value, (int, float)) and not isinstance(self.value, bool) and 0 < self.value <= 1
-            if not (pending or ok):
+            if not (pending or (number and 0 < self.value < math.inf)):
                 raise ValueError(
-                    "`flops_budget` should be a fraction of the native FLOPs in (0, 1] or 'random'. "
-                    f"Received flops_budget={self.value!r}"
+                    "`flops_budget` should be a fraction > 0 of the reference's FLOPs (optionally @REFERENCE) "
+                    f"or 'random'. Received flops_budget={self.value!r}"
                 )
         else:
             raise ValueError(f"Unknown target {self.kind!r}. Available: {', '.join(KINDS)}")
@@ -49,22 +57,17 @@ class Target:
 
     @classmethod
     def max_drop(cls, points):
-        return cls("max_drop", points)
+        """A drop from a number or a string `POINTS[@REFERENCE]`."""
+        value, against = _parse(points, "max_drop")
+        return cls("max_drop", value, against=against)
 
     @classmethod
     def flops_budget(cls, value):
-        """A budget from a fraction, a numeric string, or 'random' (matched later)."""
+        """A budget from a fraction, a string `FRACTION[@REFERENCE]`, or 'random' (matched later)."""
         if value == RANDOM:
             return cls("flops_budget", None, RANDOM)
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise ValueError(
-                    "`flops_budget` should be a fraction of the native FLOPs in (0, 1] or 'random'. "
-                    f"Received flops_budget={value!r}"
-                ) from None
-        return cls("flops_budget", value)
+        value, against = _parse(value, "flops_budget")
+        return cls("flops_budget", value, against=against)
 
     @property
     def pending(self):
@@ -75,11 +78,23 @@ class Target:
         return dataclasses.replace(self, value=fraction) if self.pending else self
 
     def describe(self):
-        """E.g. "max_drop=0.5", "flops_budget=0.6123, random's FLOPs"."""
+        """E.g. "max_drop=0.5", "flops_budget=0.6123, random's FLOPs", "max_drop=0.1@committee"."""
         if self.pending:
             return f"{self.kind}={self.source}"
-        text = f"{self.kind}={self.value:.4g}"
+        text = f"{self.kind}={self.value:.4g}" + (f"@{self.against}" if self.against is not None else "")
         return f"{text}, {self.source}'s FLOPs" if self.source else text
+
+
+def _parse(value, kind):
+    """(number, reference or None) of `value`: a number, or a string `NUMBER[@REFERENCE]`."""
+    if not isinstance(value, str):
+        return value, None
+    number, _, against = value.partition("@")
+    try:
+        return float(number), (against or None)
+    except ValueError:
+        raise ValueError(f"`{kind}` should be a number, optionally @REFERENCE (a stage or 'committee'). "
+                         f"Received {kind}={value!r}") from None
 
 
 def metric_k(metric, topk):

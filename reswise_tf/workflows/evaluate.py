@@ -48,7 +48,7 @@ class Evaluation:
         return run_selection(self.cache.tables, (name,), topk=self.topk, **options)
 
 
-def evaluate(model, data, resolutions, *, preprocess="none", crop_pct=0.875, topk=5, batch_size=32,
+def evaluate(model, data, resolutions, *, preprocess=None, crop_pct=None, topk=5, batch_size=32,
              output_dir=None, arch=None, native_resolution=None, num_examples=None, precision="float32", verbose=0):
     """Evaluates a trained Keras classifier at every one of `resolutions` (its native size is
     added), weights unchanged, on in-memory data, in one pass.
@@ -61,7 +61,9 @@ def evaluate(model, data, resolutions, *, preprocess="none", crop_pct=0.875, top
       resolutions: input sizes in pixels.
       preprocess: `preprocess_input` mode applied to the images (`caffe`, `tf`, `torch`, or
         `none` when the data is already what the model takes or the model normalises itself).
-      crop_pct: centre-crop fraction for images larger than 64 px.
+        Default: the architecture's with `arch`, else `none`.
+      crop_pct: centre-crop fraction for images larger than 64 px. Default: the architecture's
+        with `arch`, else 0.875.
       topk: the k of the top-k accuracy.
       batch_size: images per forward pass.
       output_dir: None (nothing written) or a directory for the resumable cache and reports.
@@ -74,9 +76,9 @@ def evaluate(model, data, resolutions, *, preprocess="none", crop_pct=0.875, top
     """
     loaded = LoadedModel.from_model(model, arch=arch, native_resolution=native_resolution,
                                     preprocess=preprocess, crop_pct=crop_pct)
-    source = from_memory(data, num_classes=model.outputs[0].shape[-1], name=_data_name(data))
-    config = SweepConfig(resolutions=list(resolutions), preprocess=preprocess, crop_pct=crop_pct,
-                         batch_size=batch_size, topk=topk, num_examples=num_examples, precision=precision)
+    source = from_memory(data, num_classes=loaded.num_outputs, name=_data_name(data))
+    config = SweepConfig(resolutions=list(resolutions), batch_size=batch_size, topk=topk, num_examples=num_examples,
+                         precision=precision)
     cache = SweepCache(sweep(loaded, source, config, output_dir, verbose=verbose))
     rows = tables.sweep_rows(cache, topk)
     title = f"{model.name} (native {cache.native}px)"

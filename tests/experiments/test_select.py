@@ -149,15 +149,16 @@ def test_command_line_error_is_one_line(results):
     code, _, err = results[1]["bad_selector"]
     assert code == 2
     assert one_error_line(err) == (
-        "error: Unknown selector 'x'. Available: cascade, fixed, oracle, random, all"
+        "error: Unknown selector 'x'. Available: cascade, committee, fixed, oracle, random, all"
     )
 
 
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"max_drops": [-2]}, "`max_drop` should be a number of accuracy points >= 0"),
-        ({"flops_budgets": ["cheap"]}, "`flops_budget` should be a fraction"),
+        ({"max_drops": [-200]}, "`max_drop` should be a number of accuracy points"),
+        ({"max_drops": ["0.1@cheap"]}, "Unknown reference 'cheap' of a target. Available: committee, 32, 28"),
+        ({"flops_budgets": ["cheap"]}, "`flops_budget` should be a number"),
         ({"flops_budgets": [0.0]}, "`flops_budget` should be a fraction"),
         ({"confidence": "entropy"}, "Unknown confidence 'entropy'. Available: auto,"),
         ({"choices": [32, 19]}, "`choices` should be cached resolutions"),

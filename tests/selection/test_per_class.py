@@ -11,13 +11,13 @@ from reswise_tf.selection import (
     Part,
     SweepCache,
     Target,
-    cascade_search,
     cascade_select,
     fit_cascade,
     oracle,
-    per_class,
     run_selection,
 )
+from reswise_tf.selection.cascade import per_class
+from reswise_tf.selection.cascade import search as cascade_search
 from tests.helpers import make_table, synthetic_tables
 
 

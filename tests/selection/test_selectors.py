@@ -12,7 +12,6 @@ from reswise_tf.selection import (
     Part,
     SweepCache,
     cascade,
-    cascade_search,
     cascade_select,
     fit_cascade,
     fixed,
@@ -22,7 +21,8 @@ from reswise_tf.selection import (
     run_selection,
     split_rows,
 )
-from reswise_tf.selection import confidence as conf_lib
+from reswise_tf.selection.cascade import confidence as conf_lib
+from reswise_tf.selection.cascade import search as cascade_search
 from tests.helpers import make_table, synthetic_tables
 
 
@@ -44,11 +44,11 @@ def hand_cache():
 
 
 def test_registry_lists_the_four_selectors():
-    assert sorted(SELECTORS) == ["cascade", "fixed", "oracle", "random"]
+    assert sorted(SELECTORS) == ["cascade", "committee", "fixed", "oracle", "random"]
     assert get_selector("oracle").deployable is False
     with pytest.raises(ValueError) as e:
         get_selector("x")
-    assert str(e.value) == "Unknown selector 'x'. Available: cascade, fixed, oracle, random"
+    assert str(e.value) == "Unknown selector 'x'. Available: cascade, committee, fixed, oracle, random"
 
 
 def test_cache_rejects_tables_of_different_images():
@@ -210,7 +210,7 @@ def test_fit_cascade_by_hand():
         fit_cascade(cache, rows, flops_budget=0.1)
 
 
-@pytest.mark.parametrize("bad", [{"max_drop": -1}, {"flops_budget": 0}, {"flops_budget": 1.5}, {}])
+@pytest.mark.parametrize("bad", [{"max_drop": -1}, {"max_drop": -101}, {"flops_budget": 0}, {"flops_budget": -1.5}, {}])
 def test_cascade_target_errors(bad):
     with pytest.raises(ValueError, match="max_drop|flops_budget"):
         fit_cascade(hand_cache(), np.arange(10), **bad)

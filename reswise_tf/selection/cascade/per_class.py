@@ -12,7 +12,7 @@ MACs). Going backwards from the last stage, the value of an image that reaches s
 and stage j's thresholds are chosen class by class: among the images stage j predicts as class
 k, sorted by confidence, accept the prefix that maximises the sum of ok_j - V_{j+1} (exactly
 optimal for two stages, stage by stage for more). Each price gives one cascade; sweeping the
-price traces accuracy against FLOPs, and `cascade.choose_cascade` picks the one that meets the
+price traces accuracy against FLOPs, and `search.choose_cascade` picks the one that meets the
 target, as for shared thresholds. The thresholds are midpoints between consecutive distinct
 confidences, so an image's decision never rests on a tie; a class a stage never predicts on
 the calibration images gets +inf (never accepted there).
@@ -20,6 +20,8 @@ the calibration images gets +inf (never accepted there).
 
 import numpy as np
 
+from reswise_tf.selection.metrics import TOP1
+from reswise_tf.selection.pool import StagePool
 from reswise_tf.utils.checks import check_positive_int
 
 # Prices per native FLOP swept: 0 (accept only what is at least as accurate) up to a price
@@ -28,16 +30,17 @@ DEFAULT_PRICES = np.concatenate([[0.0], np.geomspace(1e-3, 1e2, 160)])
 
 
 def price_sweep(
-    cache,
+    pool,
     rows,
     stage_set,
     probe,
     *,
-    metric_k=1,
+    metric=TOP1,
     prices=DEFAULT_PRICES,
     num_classes=None,
     folds=2,
     seed=0,
+    confs=None,
 ):
     """Per-class thresholds of `stage_set` at every price in `prices`, with cross-fitted scores.
 
@@ -49,16 +52,19 @@ def price_sweep(
     returned are fitted on all of `rows` at the same price.
 
     Args:
-      cache: `SweepCache`.
+      pool: a `StagePool` (or a `SweepCache`).
       rows: int (n,) calibration rows (only those are read).
-      stage_set: resolutions, cheapest first, ending at native.
-      probe: a `CascadeConfig` of `stage_set` whose confidence kind and temperatures are used.
-      metric_k: the top-k accuracy the prices trade against FLOPs.
+      stage_set: stage keys, cheapest first.
+      probe: a `CascadeConfig` of `stage_set` whose decision rule, confidence kind and
+        temperatures are used.
+      metric: the per-image score the prices trade against FLOPs (`TopK`: correct or not).
       prices: the prices per native FLOP.
       num_classes: length of each per-class threshold list; default: the largest class id seen
         in the cache (labels and predictions) + 1.
       folds: parts of the cross-fitting (1: score on the fitted images themselves).
       seed: seed of the split into parts.
+      confs: the confidences (n,) of each stage but the last on `rows`, when the caller has
+        them (a learned gate's out-of-fold ones); default: from `probe`.
 
     Returns:
       [(thresholds, correct, macs)], one per price whose thresholds differ from the previous
@@ -66,20 +72,20 @@ def price_sweep(
       `correct` and `macs` are the (out-of-fold) correct images and total MACs over `rows`,
       decided as `CascadeConfig.accept` decides (confidence >= threshold of the predicted class).
     """
+    pool = StagePool.of(pool)
     rows = np.asarray(rows, np.int64)
     if len(stage_set) < 2:
         return []
     check_positive_int(folds, "folds")
+    keys = [probe.decision_key(j) for j in range(len(stage_set))]
     if num_classes is None:
-        num_classes = 1 + max(
-            int(cache.labels.max()), *(int(cache.tables[r].top_ids[:, 0].max()) for r in stage_set)
-        )
-    data = _Data(cache, rows, stage_set, probe, metric_k, num_classes)
+        num_classes = 1 + max(int(pool.labels.max()), *(int(pool.table(k).top_ids[:, 0].max()) for k in keys))
+    data = _Data(pool, rows, stage_set, keys, probe, metric, num_classes, confs)
     full = data.fit(np.arange(len(rows)), prices)
     if folds == 1:
         scores = [data.score(t, np.arange(len(rows))) for t in full]
     else:
-        part = fold_of(cache.labels[rows], folds, seed)
+        part = fold_of(pool.labels[rows], folds, seed)
         scores = np.zeros((len(prices), 2))
         for f in range(folds):
             fitted = data.fit(np.flatnonzero(part != f), prices)
@@ -115,17 +121,20 @@ def fold_of(labels, folds, seed):
 
 
 class _Data:
-    """Confidences, predicted classes and correctness of each stage on the calibration rows."""
+    """Confidences, predicted classes and per-image scores of each stage (what it decides on)
+    on the calibration rows."""
 
-    def __init__(self, cache, rows, stage_set, probe, metric_k, num_classes):
+    def __init__(self, pool, rows, stage_set, keys, probe, metric, num_classes, confs=None):
         self.num_classes = num_classes
-        self.cost = [cache.macs[r] / cache.macs[cache.native] for r in stage_set]
-        self.macs = [cache.macs[r] for r in stage_set]
-        self.ok = [cache.correct(r, metric_k)[rows].astype(np.float64) for r in stage_set]
+        self.cost = [pool.macs[r] / pool.macs[pool.reference] for r in stage_set]
+        self.macs = [pool.macs[r] for r in stage_set]
+        self.ok = [metric.per_image(pool, k, rows) for k in keys]
         self.confs, self.predicted = [], []
-        for j, r in enumerate(stage_set[:-1]):
-            table = cache.tables[r]
-            self.confs.append(probe.stage_confidence(table.top_probs[rows], j))
+        for j, key in enumerate(keys[:-1]):
+            table = pool.table(key)
+            previous = pool.tables[stage_set[j - 1]].top_ids[rows, 0] if j else None
+            self.confs.append(confs[j] if confs is not None else
+                              probe.stage_confidence(table.top_probs[rows], j, table.top_ids[rows], previous))
             self.predicted.append(table.top_ids[rows, 0].astype(np.int64))
 
     def fit(self, positions, prices):

@@ -1,7 +1,7 @@
 """Confidence of a prediction from its cached top-K softmax probabilities, and temperature fitting.
 
 One numpy implementation serves the cache-based cascade selector and the deployable
-`CascadeClassifier`, so both take the same decision on the same probabilities.
+`deploy.CascadeClassifier`, so both take the same decision on the same probabilities.
 
 Kinds:
   max_prob: the largest softmax probability.
@@ -19,13 +19,16 @@ any K.
 import numpy as np
 
 CONFIDENCES = ("max_prob", "margin", "calibrated_max_prob", "calibrated_margin")
+LEARNED = "learned"  # a gate fitted on the calibration images (`gate.Gate`), not a function of one prediction
 
 _TINY = 1e-30
 
 
-def check_confidence(kind):
-    if kind not in CONFIDENCES:
-        raise ValueError(f"Unknown confidence {kind!r}. Available: {', '.join(CONFIDENCES)}")
+def check_confidence(kind, learned=False):
+    """Raises unless `kind` is one of `CONFIDENCES` (or, with `learned`, "learned")."""
+    kinds = (*CONFIDENCES, LEARNED) if learned else CONFIDENCES
+    if kind not in kinds:
+        raise ValueError(f"Unknown confidence {kind!r}. Available: {', '.join(kinds)}")
 
 
 def is_calibrated(kind):

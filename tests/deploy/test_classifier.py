@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from reswise_tf.deploy import CascadeClassifier
 from reswise_tf.evaluation import PredictionTable
 from reswise_tf.models import rescale
-from reswise_tf.selection import CascadeClassifier, CascadeConfig, SweepCache, cascade_select, fit_cascade, split_rows
+from reswise_tf.selection import CascadeConfig, SweepCache, cascade_select, fit_cascade, split_rows
 
 NATIVE, STAGES, N = 32, (16, 24, 32), 96
 

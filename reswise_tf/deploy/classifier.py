@@ -29,7 +29,7 @@ from reswise_tf.models.loading import load_model_file
 from reswise_tf.models.rescale import rescale
 from reswise_tf.runtime.logs import expect_one_trace_per_model
 from reswise_tf.runtime.precision import note_if_slow
-from reswise_tf.selection.cascade_config import CascadeConfig
+from reswise_tf.selection.cascade.config import CascadeConfig
 from reswise_tf.utils.files import atomic_write_text
 
 CONFIG_FILE = "cascade.json"
