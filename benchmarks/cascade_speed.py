@@ -21,8 +21,9 @@ import numpy as np
 from absl import flags
 
 from experiments import common
+from reswise_tf.deploy import CascadeClassifier
 from reswise_tf.models import registry
-from reswise_tf.selection import CascadeClassifier, CascadeConfig
+from reswise_tf.selection import CascadeConfig
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(

@@ -1,9 +1,12 @@
-"""Per-image resolution selection over the prediction cache of a sweep (no model is run).
+"""Per-image selection over the prediction caches of one sweep, or of several models' sweeps
+of the same images (no model is run).
 
   python -m experiments.select --results_dir=results/r50 --selector=all
   python -m experiments.select --results_dir=results/r50 --selector=random --trials=10 --seed=0
   python -m experiments.select --results_dir=results/r50 --selector=cascade --max_drop=0.5
   python -m experiments.select --results_dir=results/r50 --selector=cascade --flops_budget=0.7
+  python -m experiments.select --results_dir=results/a,results/b --output_dir=results/ab \
+      --flops_budget=1.5 --max_drop=0.1@committee
 
 Writes selection.csv, selection.md (the thesis's Table 6 layout) and pareto.png into
 --output_dir; with a cascade also cascade_curve.csv, cascade_fits.json, selection_split.npz.
@@ -14,48 +17,50 @@ import os
 from absl import flags
 
 from experiments import common
-from reswise_tf.evaluation import load_tables
-from reswise_tf.report import selection_report as report_lib
-from reswise_tf.selection import SELECTORS, run_selection
+from reswise_tf.selection import SELECTORS
+from reswise_tf.workflows import select
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string(
+flags.DEFINE_list(
     "results_dir",
     None,
-    "A results directory of experiments.reduce (with predictions/). Default: None.",
+    "Results directories of experiments.reduce (with predictions/), comma-separated: one sweep, or several models' "
+    "sweeps of the same images (each (model, resolution) a stage named DIRNAME@RESOLUTION). Default: None.",
 )
 flags.DEFINE_string(
     "selector", "all", f"One of {', '.join(sorted(SELECTORS))}, or all. Default: all."
 )
-flags.DEFINE_string("output_dir", None, "Where the reports go. Default: --results_dir.")
+flags.DEFINE_string("output_dir", None, "Where the reports go (required with several --results_dir). Default: --results_dir.")
+flags.DEFINE_string("reference", None, "The stage drops are measured against, e.g. mobilenetv2_32@32. Default: native (one sweep), else the most accurate stage.")
+flags.DEFINE_bool("bn_stages", False, "Also use each sweep's BatchNorm re-estimated cache (bn_recalibrated/) as stages. Default: False.")
 flags.DEFINE_integer("topk", 5, "k of the top-k accuracy column. Default: 5.")
 flags.DEFINE_string(
     "choices",
     None,
-    "Random selector: comma-separated resolutions. Default: native and the four next sizes of the sweep.",
+    "Random selector: comma-separated resolutions (several sweeps: stage names). Default: native and the four next sizes of the sweep.",
 )
 flags.DEFINE_integer("trials", 10, "Random selector: number of seeded trials. Default: 10.")
 flags.DEFINE_integer("seed", 0, "Random selector: seed of the trials. Default: 0.")
 flags.DEFINE_multi_string(
     "max_drop",
     [],
-    "Cascade target: at most this many accuracy points below native on the calibration part (repeatable). Default: 0.5 when no target is given.",
+    "Cascade target: at most this many accuracy points below the reference on the calibration part, negative for a gain; POINTS@STAGE or POINTS@committee measures against that stage or the committee of every model's native (repeatable). Default: 0.5 when no target is given.",
 )
 flags.DEFINE_multi_string(
     "flops_budget",
     [],
-    "Cascade target: at most this fraction of the native FLOPs, or 'random' for the random selector's mean FLOPs (repeatable). Default: random with --selector=all.",
+    "Cascade target: at most this fraction of the reference's FLOPs (FRACTION@STAGE, FRACTION@committee: of theirs), or 'random' for the random selector's mean FLOPs (repeatable). Default: random with --selector=all.",
 )
 flags.DEFINE_string(
     "stages",
     None,
-    "Cascade: fixed comma-separated stages ending at native (thresholds still fitted). Default: searched.",
+    "Cascade: fixed comma-separated stages (one sweep: resolutions ending at native; several: stage names). Default: searched.",
 )
 flags.DEFINE_integer("max_stages", 3, "Cascade: most stages searched, native included. Default: 3.")
 flags.DEFINE_string(
     "confidence",
     "auto",
-    "Cascade: max_prob, margin, calibrated_max_prob, calibrated_margin, or auto (search all). Default: auto.",
+    "Cascade: max_prob, margin, calibrated_max_prob, calibrated_margin, learned (a gate fitted on the calibration part), or auto (search all). Default: auto.",
 )
 flags.DEFINE_string(
     "thresholds",
@@ -67,6 +72,7 @@ flags.DEFINE_string(
     "top1",
     "Cascade: the accuracy --max_drop is measured in: top1 or top5. Default: top1.",
 )
+flags.DEFINE_string("decide", "auto", "Cascade: each stage decides on its own prediction (own), on the committee of the stages so far (committee), or auto (one sweep: own; several: both). Default: auto.")
 flags.DEFINE_float(
     "calibration_fraction", 0.5, "Share of the images in the calibration part. Default: 0.5."
 )
@@ -77,51 +83,52 @@ flags.DEFINE_string(
 )
 
 
-def _floats(values, flag):
-    out = []
-    for v in values:
-        try:
-            out.append(float(v))
-        except ValueError:
-            raise ValueError(f"{flag} should be a number. Received {v!r}") from None
-    return out
+def _stages(text, flag, several):
+    """Resolutions of one sweep, or stage names of several."""
+    if not text:
+        return None
+    return [t.strip() for t in text.split(",") if t.strip()] if several else common.parse_resolutions(text, flag)
 
 
 def main(argv):
     del argv
     if not FLAGS.results_dir:
-        raise ValueError("--results_dir is required: a results directory of experiments.reduce")
-    if not os.path.isdir(FLAGS.results_dir):
-        raise FileNotFoundError(f"--results_dir {FLAGS.results_dir!r} does not exist")
-    tables = load_tables(FLAGS.results_dir)
-    report = run_selection(
-        tables,
+        raise ValueError("--results_dir is required: results directories of experiments.reduce")
+    for d in FLAGS.results_dir:
+        if not os.path.isdir(d):
+            raise FileNotFoundError(f"--results_dir {d!r} does not exist")
+    several = len(FLAGS.results_dir) > 1 or FLAGS.bn_stages
+    if len(FLAGS.results_dir) > 1 and not FLAGS.output_dir:
+        raise ValueError("--output_dir is required with several --results_dir (the reports belong to none of them)")
+    output_dir = FLAGS.output_dir or FLAGS.results_dir[0]
+    name = ", ".join(os.path.basename(os.path.normpath(d)) for d in FLAGS.results_dir)
+    report = select(
+        FLAGS.results_dir,
         (FLAGS.selector,),
+        reference=FLAGS.reference,
+        include_bn=FLAGS.bn_stages,
+        output_dir=output_dir,
+        title=FLAGS.title or f"Per-image {'stage' if several else 'resolution'} selection: {name}",
         topk=FLAGS.topk,
-        choices=common.parse_resolutions(FLAGS.choices, "--choices") if FLAGS.choices else None,
+        choices=_stages(FLAGS.choices, "--choices", several),
         trials=FLAGS.trials,
         seed=FLAGS.seed,
-        max_drops=_floats(FLAGS.max_drop, "--max_drop"),
+        max_drops=FLAGS.max_drop,
         flops_budgets=FLAGS.flops_budget,
-        stages=common.parse_resolutions(FLAGS.stages, "--stages") if FLAGS.stages else None,
+        stages=_stages(FLAGS.stages, "--stages", several),
         max_stages=FLAGS.max_stages,
         confidence=FLAGS.confidence,
         thresholds=FLAGS.thresholds,
         metric=FLAGS.metric,
+        decide=FLAGS.decide,
         calibration_fraction=FLAGS.calibration_fraction,
         split_seed=FLAGS.split_seed,
         stratify=FLAGS.stratify,
         verbose=1,
     )
-    output_dir = FLAGS.output_dir or FLAGS.results_dir
-    title = (
-        FLAGS.title
-        or f"Per-image resolution selection: {os.path.basename(os.path.normpath(FLAGS.results_dir))}"
-    )
-    written = report_lib.write_reports(report, output_dir, title)
     with open(os.path.join(output_dir, "selection.md")) as f:
         print(f.read())
-    print(f"Wrote {', '.join(written)} into {output_dir}")
+    print(f"Wrote {len(report.results)} rows: selection.csv, selection.md and pareto.png into {output_dir}")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ def _reference(pool):
 
 # How each kind of row is drawn: (selector, marker, colour, size, legend label).
 _MARKERS = (
+    ("committee", "X", "tab:brown", 8, "committee of natives"),
     ("cascade", "D", "darkgreen", 7, "cascade (fitted)"),
     (oracle.BOUND, "P", "tab:purple", 8, "cascade, perfect decisions (not deployable)"),
     ("oracle", "*", "tab:red", 12, "oracle (not deployable)"),
@@ -95,8 +96,9 @@ def _random_trials_table(r, k, num_images):
 
 
 def plot_pareto(report, path, title=""):
-    """Accuracy against mean GFLOPs per image: fixed resolutions, random (mean +- std over
-    trials), the cascade's curve over its thresholds, the fitted cascades and the oracle."""
+    """Accuracy against mean GFLOPs per image: fixed resolutions (one line per model), the
+    committees, random (mean +- std over trials), the cascade's curve over its thresholds (its
+    calibration frontier), the fitted cascades and the oracle."""
     plt = figures.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     _pareto_panel(axes[0], report, "top1", "top-1")
@@ -115,9 +117,15 @@ def _pareto_panel(ax, report, key, label):
         return 2 * r.mean_macs / 1e9
 
     fixed = [r for r in report.results if r.selector == "fixed"]
-    ax.plot([gflops(r) for r in fixed], [acc(r) for r in fixed], "o-", color="tab:blue", label="fixed resolution")
-    for r in fixed:
-        ax.annotate(r.setting, (gflops(r), acc(r)), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    by_model = {}
+    for r in fixed:  # one line per model ("model@28"); one sweep: one line of resolutions
+        by_model.setdefault(r.setting.rpartition("@")[0], []).append(r)
+    for i, (model, rows) in enumerate(by_model.items()):
+        ax.plot([gflops(r) for r in rows], [acc(r) for r in rows], "o-", color=f"C{i % 10}" if model else "tab:blue",
+                label=f"{model} at each resolution" if model else "fixed resolution")
+        for r in rows:
+            text = r.setting.rpartition("@")[2]
+            ax.annotate(text, (gflops(r), acc(r)), textcoords="offset points", xytext=(3, 3), fontsize=7)
     if report.curve:
         pts = sorted(report.curve, key=gflops)
         ax.plot([gflops(r) for r in pts], [acc(r) for r in pts], ".-", color="tab:green",

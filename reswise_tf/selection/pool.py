@@ -144,28 +144,32 @@ class StagePool:
 
 
 def average_tables(tables, kept_classes):
-    """A `PredictionTable` of the mean of the tables' probabilities (a class outside a table's
-    kept classes counts 0 there), its `kept_classes` most probable classes per image."""
-    n = len(tables[0])
-    ids = np.concatenate([t.top_ids for t in tables], axis=1).astype(np.int64)
-    probs = np.concatenate([t.top_probs for t in tables], axis=1).astype(np.float64) / len(tables)
+    """A `PredictionTable` of the mean of the tables' probabilities (`average_predictions`)."""
+    ids, probs = average_predictions([t.top_ids for t in tables], [t.top_probs for t in tables], kept_classes)
+    return PredictionTable(resolution=tables[0].resolution, index=tables[0].index, labels=tables[0].labels,
+                           top_ids=ids, top_probs=probs,
+                           meta={"macs": sum(float(t.meta["macs"]) for t in tables)})
+
+
+def average_predictions(ids_list, probs_list, kept_classes):
+    """(int32 ids, float32 probabilities) (n, kept_classes) of the mean of several predictions
+    of the same images, each given as its top class ids and their probabilities (a class outside
+    one's kept classes counts 0 there), most probable first. The deployed cascade averages with
+    this function too, so that it decides as the cache does."""
+    n = len(ids_list[0])
+    ids = np.concatenate(ids_list, axis=1).astype(np.int64)
+    probs = np.concatenate(probs_list, axis=1).astype(np.float64) / len(ids_list)
     order = np.argsort(ids, axis=1, kind="stable")
     ids, probs = np.take_along_axis(ids, order, 1), np.take_along_axis(probs, order, 1)
     start = np.ones(ids.shape, bool)
     start[:, 1:] = ids[:, 1:] != ids[:, :-1]
-    group = np.cumsum(start, axis=1) - 1  # per row: which distinct class each column adds to
+    group = (np.cumsum(start, axis=1) - 1).ravel()  # per row: which distinct class each column adds to
+    row = np.repeat(np.arange(n), ids.shape[1])
     sums = np.zeros(ids.shape)
-    np.add.at(sums, (np.repeat(np.arange(n), ids.shape[1]), group.ravel()), probs.ravel())
-    first = np.where(start, ids, -1)
-    distinct_ids = np.full(ids.shape, -1)
-    np.maximum.at(distinct_ids, (np.repeat(np.arange(n), ids.shape[1]), group.ravel()), first.ravel())
-    sums[distinct_ids < 0] = -1.0  # padding sorts last
+    np.add.at(sums, (row, group), probs.ravel())
+    distinct = np.full(ids.shape, -1)
+    np.maximum.at(distinct, (row, group), np.where(start, ids, -1).ravel())
+    sums[distinct < 0] = -1.0  # padding sorts last
     top = np.argsort(-sums, axis=1, kind="stable")[:, :kept_classes]
-    return PredictionTable(
-        resolution=tables[0].resolution,
-        index=tables[0].index,
-        labels=tables[0].labels,
-        top_ids=np.take_along_axis(distinct_ids, top, 1).astype(np.int32),
-        top_probs=np.take_along_axis(sums, top, 1).astype(np.float32),
-        meta={"macs": sum(float(t.meta["macs"]) for t in tables)},
-    )
+    return (np.take_along_axis(distinct, top, 1).astype(np.int32),
+            np.take_along_axis(sums, top, 1).astype(np.float32))
