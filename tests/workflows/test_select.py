@@ -45,7 +45,7 @@ def sweeps(tmp_path_factory):
     labels[::4] = (labels[::4] + 1) % 10
     source = data.from_memory((images, labels), num_classes=10, name="shared")
     dirs, loaded_models = [], {}
-    for name, (native, sizes, _) in MODELS.items():
+    for name, (_, sizes, _) in MODELS.items():
         loaded_models[name] = loaded(models[name], preprocess="tf")
         sweep(loaded_models[name], source, SweepConfig(resolutions=list(sizes), batch_size=32), str(root / name),
               verbose=0)
