@@ -28,7 +28,7 @@ import warnings
 
 import keras
 
-from reswise_tf.cost import attention, traced
+from reswise_tf.cost import attention, graph_ops
 
 __all__ = ["count_flops", "count_macs", "count_macs_by_layer"]
 
@@ -241,8 +241,8 @@ def _walk(functional, inputs, prefix, counts):
             if _is_model(op):
                 inner = _as_functional(op, f"layer '{name}'")
                 outputs = _walk(inner, in_specs, name + "/", counts)
-            elif _is_composite(op):
-                outputs = traced.count_calls(op, name, args, kwargs, counts, _layer_macs, COUNTED)
+            elif _is_traced(op):
+                outputs = _count_traced(op, name, args, kwargs, counts)
             else:
                 same = len(in_specs) == len(node.input_tensors) and all(
                     tuple(a.shape) == tuple(b.shape) for a, b in zip(in_specs, node.input_tensors)
@@ -260,13 +260,28 @@ def _walk(functional, inputs, prefix, counts):
 
 
 COUNTED = (*_SEPARABLE, *_DEPTHWISE, *_CONV, *_DENSE, keras.layers.EinsumDense, keras.layers.MultiHeadAttention)
+# Keras layers with products but no rule of their own: counted from their traced graph.
+_TRACED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose,
+           keras.layers.Attention, keras.layers.AdditiveAttention)
 
 
-def _is_composite(op):
-    """A subclassed layer with weights that calls other layers (keras_hub's blocks): its
-    counted sub-layers are counted by tracing its `call`."""
-    return (isinstance(op, keras.layers.Layer) and not isinstance(op, COUNTED) and bool(op.weights)
-            and any(isinstance(sub, COUNTED) for sub in op._flatten_layers(include_self=False)))
+def _is_traced(op):
+    """A layer counted from its traced graph (`graph_ops`): a custom layer (not Keras' own:
+    keras_hub's blocks, a user's subclassed layer), or a Keras layer of `_TRACED`."""
+    if not isinstance(op, keras.layers.Layer) or isinstance(op, COUNTED) or _is_model(op):
+        return False
+    return isinstance(op, _TRACED) or not type(op).__module__.startswith("keras.")
+
+
+def _count_traced(op, name, args, kwargs, counts):
+    """Counts the MACs of `op` from its traced graph; returns its output specs."""
+    macs, outputs = graph_ops.graph_macs(op.call, args, kwargs)
+    if macs:
+        counts[name] = counts.get(name, 0) + macs
+    elif any(v.name == "kernel" for v in op.weights):
+        warnings.warn(f"Layer '{name}' ({type(op).__name__}) has a kernel but computes no product or convolution "
+                      "that can be counted: its MACs are 0 here", stacklevel=4)
+    return outputs
 
 
 def _dims(layer_name, shape, axes, what):

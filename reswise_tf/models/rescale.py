@@ -7,14 +7,15 @@ copies every weight; at the original size its outputs are exactly the original m
 Two ways: with `arch` (a registered architecture) the architecture's own builder builds it at
 the new size; otherwise `rebuild.rebuild` re-runs the model's own graph at the new size, redoing
 what Keras' builders decide from the feature-map size (correct_pad paddings, NASNet's cells,
-nested models) and resampling a ViT's position table (keras_hub's ViTs: `keras_hub_vit`). Both
-give the builder's model at that size with the same weights.
+nested models) and resampling a ViT's position table. Both give the builder's model at that
+size with the same weights. A keras-hub model is the other kind: it is rebuilt from its
+backbone's constructor arguments (`keras_hub`).
 """
 
 from reswise_tf.cost.flops import count_macs
 from reswise_tf.models import vit
 from reswise_tf.models.inspect import RescaleError, classifier_activation, input_resolution
-from reswise_tf.models.keras_hub_vit import contains_hub_vit, rescale_hub_vit
+from reswise_tf.models.keras_hub import contains_hub, rescale_hub
 from reswise_tf.models.rebuild import HEADS, rebuild
 from reswise_tf.models.registry import get_arch
 from reswise_tf.utils.checks import check_choice, check_resolution
@@ -47,8 +48,8 @@ def rescale(model, resolution, arch=None, head=None):
     check_resolution(resolution, spec.min_resolution if spec else 1, arg="resolution",
                      arch=spec.name if spec else None)
     check_choice(head, HEADS, "head")
-    if contains_hub_vit(model):
-        return rescale_hub_vit(model, resolution)
+    if contains_hub(model):  # the other kind of model: keras-hub's, rebuilt from constructor arguments
+        return rescale_hub(model, resolution, head=head)
     if spec is None or head is not None:
         return rebuild(model, resolution, head=head)
     if spec.fixed_head and resolution != input_resolution(model):
@@ -69,7 +70,7 @@ def rescale_all(model, resolutions, arch=None, head=None):
     each forward function is traced once, not once per size), else one model per size.
 
     One model serves every size when no layer depends on the size: no ViT position table, no
-    NASNet cell choice, no flattened head, no keras_hub custom layers; correct_pad paddings are
+    NASNet cell choice, no flattened head, no keras-hub model; correct_pad paddings are
     fused into 'same' convolutions (bitwise the same outputs). Each resolution is still
     checked (smallest size, feature maps that would vanish) before anything runs.
     """
@@ -78,7 +79,7 @@ def rescale_all(model, resolutions, arch=None, head=None):
         check_resolution(r, spec.min_resolution if spec else 1, arg="resolution", arch=spec.name if spec else None)
     check_choice(head, HEADS, "head")
     shared = None
-    if head is None and not contains_hub_vit(model) and not (spec is not None and spec.fixed_head):
+    if head is None and not contains_hub(model) and not (spec is not None and spec.fixed_head):
         try:
             shared = rebuild(model, None)
         except RescaleError:

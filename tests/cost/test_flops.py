@@ -193,11 +193,45 @@ def test_other_errors():
         profiler_flops(flat, op_types=[])
 
 
-def test_uncounted_kernel_layer_warns():
-    inputs = keras.Input((4, 4, 3))
-    model = keras.Model(inputs, keras.layers.Conv2DTranspose(2, 3, name="up")(inputs))
-    with pytest.warns(UserWarning, match="up"):
-        assert count_macs(model) == 0
+def test_transposed_convolutions_count_every_input_pixel_times_the_kernel():
+    inputs = keras.Input((4, 5, 3))
+    model = keras.Model(inputs, keras.layers.Conv2DTranspose(2, 3, strides=2, name="up")(inputs))
+    assert count_macs(model) == 4 * 5 * 3 * 3 * 3 * 2
+    assert count_macs(model, resolution=8) == 8 * 8 * 3 * 3 * 3 * 2
+
+
+class _Scale(keras.layers.Layer):
+    """A custom layer with a kernel but no product: nothing to count."""
+
+    def build(self, shape):
+        self.kernel = self.add_weight(shape=(shape[-1],), name="kernel")
+
+    def call(self, x):
+        return x * self.kernel
+
+
+class _WindowAttention(keras.layers.Layer):
+    """Attention written with ops.matmul and @ inside a custom layer (as Swin's and SegFormer's):
+    counted where the products happen."""
+
+    def __init__(self, dim, **kwargs):
+        super().__init__(**kwargs)
+        self.qkv = keras.layers.Dense(3 * dim)
+
+    def call(self, x):  # x: (B, T, C)
+        q, k, v = keras.ops.split(self.qkv(x), 3, axis=-1)
+        attn = keras.ops.softmax(keras.ops.matmul(q, keras.ops.transpose(k, (0, 2, 1))))
+        return attn @ v
+
+
+def test_custom_layers_are_counted_from_their_traced_graph():
+    inputs = keras.Input((6, 8))
+    model = keras.Model(inputs, _WindowAttention(8, name="attn")(inputs))
+    t, c = 6, 8
+    assert count_macs(model) == t * c * 3 * c + t * t * c + t * t * c  # projection, QK^T, attention x V
+    scaled = keras.Model(inputs, _Scale(name="scale")(inputs))
+    with pytest.warns(UserWarning, match="scale"):
+        assert count_macs(scaled) == 0
 
 
 # ---------------------------------------------------------------------------------------------

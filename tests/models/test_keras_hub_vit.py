@@ -10,7 +10,9 @@ import pytest
 
 from reswise_tf.cost import count_macs
 from reswise_tf.models import resample, rescale
-from reswise_tf.models.keras_hub_vit import POSITION_PATH
+from reswise_tf.models.keras_hub import POSITION_TABLES
+
+POSITION_PATH = POSITION_TABLES["ViTBackbone"][0]
 
 keras_hub = pytest.importorskip("keras_hub")
 
