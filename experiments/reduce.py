@@ -23,6 +23,7 @@ flags.DEFINE_string("weights", "auto", "With --arch: auto (ImageNet weights wher
 flags.DEFINE_string("checkpoint_dir", None, "Where --weights=auto looks first for ARCH_DATASET_RESOLUTION.keras (then in checkpoints/, experiments.train's default). Default: the project's pretrained/.")
 flags.DEFINE_bool("train_missing", False, "With --weights=auto, train a missing checkpoint first by the architecture's recipe (into checkpoints/). Default: False.")
 flags.DEFINE_string("model_path", None, "Any Keras classifier file (.keras or .h5) instead of --arch. Default: None.")
+flags.DEFINE_string("hub_preset", None, "A keras-hub image classifier preset (e.g. resnet_50_imagenet; downloaded on first use) instead of --arch: normalised by its own image converter, native at its image size. Default: None.")
 flags.DEFINE_integer("native_resolution", None, "Resolution the model was trained at. Default: the model's input size.")
 flags.DEFINE_string("preprocess", None, "preprocess_input mode: caffe, tf, torch, none. Default: the architecture's (none for --model_path).")
 flags.DEFINE_float("crop_pct", None, "Centre-crop fraction for ImageNet-size images. Default: the architecture's (0.875).")
@@ -51,9 +52,9 @@ flags.DEFINE_integer("verbose", 1, "1 shows progress, 0 nothing. Default: 1.")
 
 def main(argv):
     del argv
-    if (FLAGS.arch is None) == (FLAGS.model_path is None):
-        raise ValueError("Pass exactly one of --arch and --model_path. "
-                         f"Received arch={FLAGS.arch!r}, model_path={FLAGS.model_path!r}")
+    if sum(x is not None for x in (FLAGS.arch, FLAGS.model_path, FLAGS.hub_preset)) != 1:
+        raise ValueError("Pass exactly one of --arch, --model_path and --hub_preset. "
+                         f"Received arch={FLAGS.arch!r}, model_path={FLAGS.model_path!r}, hub_preset={FLAGS.hub_preset!r}")
     if FLAGS.dataset is None:
         raise ValueError("--dataset is required: a TFDS name or folder:PATH")
     if FLAGS.arch:
@@ -65,6 +66,7 @@ def main(argv):
             FLAGS.dataset, split=FLAGS.split, data_dir=FLAGS.data_dir, download=FLAGS.download,
             skip_bad_images=FLAGS.skip_bad_images, train_missing_checkpoint=FLAGS.train_missing,
             verbose=FLAGS.verbose, arch=FLAGS.arch, weights=FLAGS.weights, model_path=FLAGS.model_path,
+            hub_preset=FLAGS.hub_preset,
             checkpoint_dir=FLAGS.checkpoint_dir, native_resolution=FLAGS.native_resolution,
             preprocess=FLAGS.preprocess, crop_pct=FLAGS.crop_pct)
     if resolutions is None:

@@ -37,7 +37,8 @@ def outputs_probabilities(model):
     last = model.layers[-1]
     if isinstance(last, keras.layers.Softmax):
         return True
-    return getattr(last, "activation", None) is keras.activations.softmax
+    activation = getattr(last, "activation", None)  # a function, or a name (keras-hub's tasks)
+    return activation is not None and keras.activations.get(activation) is keras.activations.softmax
 
 
 def classifier_activation(model):

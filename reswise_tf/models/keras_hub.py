@@ -54,6 +54,12 @@ def contains_hub(model):
     return isinstance(model, kinds) or any(isinstance(layer, kinds) for layer in all_layers(model))
 
 
+def is_hub_classifier(model):
+    """Whether `model` is a keras-hub image classifier (a task with a backbone)."""
+    hub = _hub()
+    return hub is not None and isinstance(model, hub.models.ImageClassifier)
+
+
 def rescale_hub(model, resolution, head=None, antialias=True):
     """`model` (a keras-hub backbone or image classifier, or a user model around a backbone)
     rebuilt for `resolution` px inputs, every weight copied (see the module docstring)."""
@@ -246,18 +252,65 @@ def _pooled_head_at(model, resolution, antialias):
 
 
 def _functional_at(model, resolution, antialias):
-    """A user model around a keras-hub backbone: its graph cloned on a new input, the backbone
-    replaced by its rescaled copy, every other weight copied."""
+    """A user model around a keras-hub backbone or classifier: its graph cloned on a new input,
+    the keras-hub part replaced by its rescaled copy, every other weight copied."""
     hub = _hub()
+    kinds = (hub.models.Backbone, hub.models.ImageClassifier)
 
     def clone(layer):
         if isinstance(layer, hub.models.Backbone):
             return backbone_at(layer, resolution, antialias)
+        if isinstance(layer, hub.models.ImageClassifier):
+            return classifier_at(layer, resolution, antialias)
         return type(layer).from_config(layer.get_config())
 
     image = keras.Input((resolution, resolution, model.inputs[0].shape[-1]), name=model.inputs[0].name)
     new = keras.models.clone_model(model, input_tensors=image, clone_function=clone)
     for a, b in zip(model.layers, new.layers, strict=True):
-        if a.weights and not isinstance(a, hub.models.Backbone):
+        if a.weights and not isinstance(a, kinds):
             b.set_weights(a.get_weights())
     return new
+
+
+def with_converter(classifier):
+    """(a functional model: the classifier after its preset's normalisation, native size) of a
+    keras-hub image classifier. Its call skips its preprocessor: the sweep resizes and crops the
+    images as for every model, and this model then applies the image converter's own scale and
+    offset (not its resizing, which would undo the reduction); the native size is the
+    converter's `image_size` (else the backbone's input size)."""
+    converter = getattr(classifier.preprocessor, "image_converter", None)
+    size = tuple(getattr(converter, "image_size", None) or classifier.backbone.input.shape[1:3])
+    if None in size or size[0] != size[1]:
+        raise RescaleError(f"keras-hub classifier '{classifier.name}' has no square image size: {size}")
+    if size[0] != classifier.backbone.input.shape[1]:
+        classifier = classifier_at(classifier, size[0])
+    image = keras.Input((size[0], size[1], classifier.backbone.input.shape[-1]), name="image")
+    x = image
+    scale, offset = getattr(converter, "scale", None), getattr(converter, "offset", None)
+    if scale is not None or offset is not None:
+        x = keras.layers.Rescaling(_plain_number(scale, 1.0), _plain_number(offset, 0.0), name="image_converter")(x)
+    return keras.Model(image, classifier(x), name=classifier.name), size[0]
+
+
+def _plain_number(value, default):
+    if value is None:
+        return default
+    value = np.asarray(value, np.float32)
+    return float(value) if value.ndim == 0 else value.tolist()
+
+
+def load_preset(name):
+    """A keras-hub image classifier preset (`ImageClassifier.from_preset`; downloaded on first
+    use) and its preprocessor, as `with_converter` gives it."""
+    hub = _hub()
+    if hub is None:
+        try:
+            import keras_hub as hub
+        except ImportError:
+            raise ValueError(f"--hub_preset={name!r} needs keras-hub: pip install -e '.[hub]'") from None
+    try:
+        classifier = hub.models.ImageClassifier.from_preset(name)
+    except Exception as e:  # noqa: BLE001 (keras-hub raises many kinds for a missing or unreachable preset)
+        raise ValueError(f"Cannot load the keras-hub preset {name!r} (downloaded on first use; is there a "
+                         f"network?): {e}") from e
+    return with_converter(classifier)

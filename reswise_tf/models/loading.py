@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess
+from reswise_tf.models import keras_hub
 from reswise_tf.models.inspect import input_resolution
 from reswise_tf.models.registry import ArchSpec, get_arch
 
@@ -149,8 +150,11 @@ def load_arch(name, weights="imagenet", *, classes=None, native_resolution=None)
 
 
 def load_user_model(path, *, native_resolution=None, preprocess="none", crop_pct=0.875):
-    """Any user classifier file; rebuilt for other resolutions by cloning its graph."""
+    """Any user classifier file; rebuilt for other resolutions by cloning its graph (a saved
+    keras-hub image classifier: with its image converter's normalisation, `keras_hub`)."""
     model = load_model_file(path)
+    if keras_hub.is_hub_classifier(model):
+        model, _ = keras_hub.with_converter(model)
     resolution = input_resolution(model)
     if native_resolution is None:
         if resolution is None:
@@ -166,6 +170,14 @@ def load_user_model(path, *, native_resolution=None, preprocess="none", crop_pct
         crop_pct=crop_pct,
         identity={"model_path": _describe(path)},
     )
+
+
+def load_hub_preset(name, *, crop_pct=0.875):
+    """A keras-hub image classifier preset (downloaded on first use), normalised by its own
+    image converter inside the model; its native size is the preset's image size."""
+    model, native = keras_hub.load_preset(name)
+    return LoadedModel(model=model, arch=None, native_resolution=native, preprocess="none", crop_pct=crop_pct,
+                       identity={"hub_preset": name})
 
 
 def _describe(path):

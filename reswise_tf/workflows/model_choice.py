@@ -16,7 +16,7 @@ import os
 from reswise_tf.data.labels import IMAGENET_CLASSES
 from reswise_tf.data.readers import dataset_labels, load_source
 from reswise_tf.data.source import DataError
-from reswise_tf.models.loading import load_arch, load_user_model
+from reswise_tf.models.loading import load_arch, load_hub_preset, load_user_model
 from reswise_tf.models.registry import get_arch
 from reswise_tf.training.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, checkpoint_name
 from reswise_tf.training.recipes import recipe_for, train_arch
@@ -65,17 +65,23 @@ def resolve_weights(arch, weights, labels, checkpoint_dir=None):
         output, command)
 
 
-def open_model(labels, *, arch=None, weights="auto", model_path=None, checkpoint_dir=None, native_resolution=None,
-               preprocess=None, crop_pct=None):
-    """The `LoadedModel` named by `arch` + `weights` or by `model_path`, checked against the
-    dataset's `labels` (a `data.Labels`) before anything is downloaded or run.
+def open_model(labels, *, arch=None, weights="auto", model_path=None, hub_preset=None, checkpoint_dir=None,
+               native_resolution=None, preprocess=None, crop_pct=None):
+    """The `LoadedModel` named by `arch` + `weights`, by `model_path`, or by a keras-hub
+    `hub_preset`, checked against the dataset's `labels` (a `data.Labels`) before anything is
+    downloaded or run (a preset is checked once loaded: its classes are in its files).
 
     `preprocess` and `crop_pct` override the architecture's (a `model_path` has `none` and
     0.875 unless given); the sweep takes them from the returned model.
     """
-    if (arch is None) == (model_path is None):
-        raise ValueError(f"Pass exactly one of `arch` and `model_path`. Received arch={arch!r}, model_path={model_path!r}")
-    if model_path is not None:
+    named = [x for x in (arch, model_path, hub_preset) if x is not None]
+    if len(named) != 1:
+        raise ValueError("Pass exactly one of `arch`, `model_path` and `hub_preset`. "
+                         f"Received arch={arch!r}, model_path={model_path!r}, hub_preset={hub_preset!r}")
+    if hub_preset is not None:
+        loaded = load_hub_preset(hub_preset)
+        labels.check_outputs(loaded.num_outputs, "hub_preset")
+    elif model_path is not None:
         loaded = load_user_model(model_path, native_resolution=native_resolution)
         labels.check_outputs(loaded.num_outputs, "model_path")
     else:

@@ -89,7 +89,7 @@ def test_flops_cli_prints_csv_without_data():
     "args,message",
     [
         (["--arch=vgg", "--dataset=cifar10"], "Unknown architecture 'vgg'. Available: convnextbase"),
-        (["--arch=resnet50", "--model_path=x.keras", "--dataset=cifar10"], "exactly one of --arch and --model_path"),
+        (["--arch=resnet50", "--model_path=x.keras", "--dataset=cifar10"], "exactly one of --arch, --model_path and --hub_preset"),
         (["--arch=resnet50", "--weights=none", "--dataset=cifar10", "--resolutions=224,abc"], "--resolutions should be"),
         (["--arch=nasnet", "--weights=none", "--native_resolution=32", "--dataset=folder:{data}",
           "--resolutions=32,18"], ">= 19 for architecture 'nasnetmobile'"),

@@ -207,3 +207,24 @@ def test_a_rebuild_with_other_layers_is_refused():
     nores = M.EfficientNetBackbone(**{**backbone.get_config(), "stackwise_nores_option": [False, True, True]})
     with pytest.raises(RescaleError, match="other layers"):
         rescale(nores, 24)
+
+
+def test_a_saved_classifier_is_normalised_by_its_own_converter_then_rescaled(tmp_path):
+    """A classifier's call skips its preprocessor: the loaded model applies the converter's scale
+    and offset itself (as `predict` does), not its resizing; its native size is the converter's."""
+    from reswise_tf.models import load_user_model
+
+    keras.utils.set_random_seed(0)
+    converter = keras_hub.layers.ResNetImageConverter(image_size=(NATIVE, NATIVE), scale=1 / 127.5, offset=-1.0)
+    original = M.ResNetImageClassifier(backbone=_backbones(NATIVE)["resnet"](), num_classes=CLASSES,
+                                       preprocessor=M.ResNetImageClassifierPreprocessor(converter))
+    _randomise(original)
+    path = str(tmp_path / "resnet.keras")
+    original.save(path)
+    loaded = load_user_model(path)
+    raw = np.random.default_rng(0).uniform(0, 255, (2, NATIVE, NATIVE, 3)).astype("float32")
+    assert loaded.native_resolution == NATIVE and loaded.preprocess == "none"
+    np.testing.assert_allclose(np.asarray(loaded.model(raw)), original.predict(raw, verbose=0), rtol=1e-5, atol=1e-5)
+    reduced = rescale(loaded.model, 24)
+    np.testing.assert_allclose(np.asarray(reduced(raw[:, :24, :24])),
+                               np.asarray(rescale(original, 24)(raw[:, :24, :24] / 127.5 - 1.0)), rtol=1e-5, atol=1e-5)
