@@ -17,6 +17,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from reswise_tf.data import scenes, segmentation
 from reswise_tf.data.fashion_mnist import DEBIAN_FASHION_MNIST, FASHION_MNIST_CANVAS, fashion_mnist_debian_source
 from reswise_tf.data.labels import IMAGENET_CLASSES, Labels, is_imagenet_name
 from reswise_tf.data.source import DataError, DataSource
@@ -34,9 +35,14 @@ def dataset_labels(name, *, data_dir=None):
     if not isinstance(name, str) or not name:
         raise DataError(f"`dataset` should be a TFDS name or folder:PATH. Received dataset={name!r}")
     if name.startswith("folder:"):
-        return folder_classes(os.path.expanduser(name[len("folder:"):]))[1]
+        root = os.path.expanduser(name[len("folder:"):])
+        return segmentation.folder_labels(root) if segmentation.is_segmentation_folder(root) else folder_classes(root)[1]
     if name == "fashion_mnist":
         return Labels(name, 10)
+    if name == scenes.NAME:
+        return Labels(name, scenes.NUM_CLASSES)
+    if name in segmentation.SETS:
+        return Labels(name, segmentation.SETS[name][0])
     return tfds_labels(name, data_dir)
 
 
@@ -59,9 +65,14 @@ def load_source(name, *, split=None, data_dir=None, download=False, skip_bad_ima
     if not isinstance(name, str) or not name:
         raise DataError(f"`dataset` should be a TFDS name or folder:PATH. Received dataset={name!r}")
     if name.startswith("folder:"):
-        return folder_source(name[len("folder:") :], skip_bad_images=skip_bad_images)
+        root = os.path.expanduser(name[len("folder:"):])
+        if segmentation.is_segmentation_folder(root):
+            return segmentation.folder_segmentation_source(root)
+        return folder_source(root, skip_bad_images=skip_bad_images)
     if name == "fashion_mnist" and not download and os.path.isdir(DEBIAN_FASHION_MNIST):
         return fashion_mnist_debian_source(split or "test")
+    if name == scenes.NAME:
+        return scenes.scenes_source(split or "test")
     source = tfds_source(name, split=split, data_dir=data_dir, download=download)
     return source.on_canvas(FASHION_MNIST_CANVAS) if name == "fashion_mnist" else source
 
@@ -81,10 +92,12 @@ def tfds_source(name, *, split=None, data_dir=None, download=False):
             f"Unknown dataset {name!r}: not a TFDS dataset and not folder:PATH. ({e})"
         ) from None
     features = builder.info.features
-    if "image" not in features or "label" not in features:
+    segmenting = name in segmentation.SETS
+    if "image" not in features or ("label" not in features and not segmenting):
         raise DataError(
             f"Dataset {name!r} is not an image classification dataset (needs 'image' and 'label' "
-            f"features; it has {', '.join(features.keys())})"
+            f"features; it has {', '.join(features.keys())}). Segmentation sets: "
+            f"{', '.join([*segmentation.SETS, scenes.NAME])}, or folder:PATH with images/ and masks/"
         )
     splits = builder.info.splits  # empty until the dataset is prepared
     if split is None:
@@ -105,15 +118,14 @@ def tfds_source(name, *, split=None, data_dir=None, download=False):
         ds = builder.as_dataset(split=split, shuffle_files=False)
     except AssertionError as e:  # TFDS's way of saying the data is not prepared
         raise DataError(_not_prepared_message(name, builder.data_dir_root)) from e
+    if segmenting:
+        return segmentation.tfds_segmentation_source(name, ds, split, _split_count(builder, split))
     ds = ds.enumerate().map(
         lambda i, ex: {"image": ex["image"], "label": tf.cast(ex["label"], tf.int64), "index": i}
     )
     shape = features["image"].shape
     small = shape[0] is not None and max(shape[0], shape[1]) <= SMALL_IMAGE_MAX
-    try:
-        count = builder.info.splits[split].num_examples
-    except (KeyError, ValueError):
-        count = 0
+    count = _split_count(builder, split)
     num_classes = features["label"].num_classes
     return DataSource(
         name=name,
@@ -124,6 +136,13 @@ def tfds_source(name, *, split=None, data_dir=None, download=False):
         small_images=small,
         label_kind="imagenet" if is_imagenet_name(name, num_classes) else "own",
     )
+
+
+def _split_count(builder, split):
+    try:
+        return builder.info.splits[split].num_examples
+    except (KeyError, ValueError):
+        return 0
 
 
 def _not_prepared_message(name, data_dir):

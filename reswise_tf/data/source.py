@@ -6,6 +6,9 @@ import tensorflow as tf
 
 from reswise_tf.data.labels import Labels
 
+TASKS = ("classification", "segmentation")
+IGNORE_LABEL = 255  # a segmentation mask's "not scored" value (VOC, Cityscapes)
+
 
 class DataError(ValueError):
     """The dataset cannot be read as asked (missing, not prepared, or a bad file)."""
@@ -29,6 +32,9 @@ class DataSource:
       min_side: the smallest image side seen in a sample of the images (folders), to warn when
         the crop would upsample them; None when not known.
       label_kind: what the labels are, one of `labels.LABEL_KINDS` (`imagenet`, `ids`, `own`).
+      task: "classification" (a label per image) or "segmentation" (a class map per image,
+        `label` of shape (H, W); `IGNORE_LABEL` pixels are not scored).
+      generator: facts of a generated set that change its images (its seed), for the cache.
       canvas: the images were centred on a black square of this size by the source (LeNet's
         28-px MNIST on a 32-px canvas); None when they are given as stored. It changes every
         image, so a sweep's cache records it.
@@ -46,12 +52,15 @@ class DataSource:
     canvas: int | None = None
     label_kind: str = "own"
     min_side: int | None = None
+    task: str = "classification"
+    generator: dict = dataclasses.field(default_factory=dict)
 
     def fingerprint(self):
         """What the source does to the images besides decoding them, for a sweep's cache: the
         canvas, and direct resizing of a small-image folder (folders were always cropped before)."""
         return {**({"canvas": self.canvas} if self.canvas else {}),
-                **({"resize": "direct"} if self.small_images and self.files else {})}
+                **({"resize": "direct"} if self.small_images and self.files else {}),
+                **({"generator": self.generator} if self.generator else {})}
 
     def upsample_warning(self, resolution, crop_pct):
         """A warning where the crop at `resolution` would upsample the smallest images, else ""."""

@@ -19,8 +19,7 @@ import tensorflow as tf
 
 from reswise_tf.data import DataError, find_bad_image
 from reswise_tf.data.preprocessing import multi_resolution_fn
-from reswise_tf.evaluation.predictions import PredictionTable
-from reswise_tf.models.inspect import outputs_probabilities
+from reswise_tf.evaluation.tasks import Classification
 from reswise_tf.runtime.logs import expect_one_trace_per_model
 from reswise_tf.utils.progress import Progress
 
@@ -38,28 +37,26 @@ class PassState:
 
     Attributes:
       jobs: the (variant, resolution) jobs of the pass.
-      index, labels: one int64 array per batch (dataset positions and true classes).
-      ids, probs: {job: one (n, K) array per batch}: kept class ids and their probabilities.
+      task: what each image's record holds (`tasks.Classification` or `tasks.Segmentation`).
+      index, labels: one int64 array per batch (dataset positions and true classes; zeros for
+        segmentation, whose labels are class maps).
+      records: {job: one {key: (n, ...) array} per batch}, the task's per-image record.
       seconds, timed: {job: forward seconds, images timed} (full batches after the first).
     """
 
     jobs: list
+    task: object = dataclasses.field(default_factory=Classification)
     index: list = dataclasses.field(default_factory=list)
     labels: list = dataclasses.field(default_factory=list)
-    ids: dict = dataclasses.field(default_factory=dict)
-    probs: dict = dataclasses.field(default_factory=dict)
+    records: dict = dataclasses.field(default_factory=dict)
     seconds: dict = dataclasses.field(default_factory=dict)
     timed: dict = dataclasses.field(default_factory=dict)
 
-    correct: dict = dataclasses.field(default_factory=dict)
-
     def __post_init__(self):
         for job in self.jobs:
-            self.ids.setdefault(job, [])
-            self.probs.setdefault(job, [])
+            self.records.setdefault(job, [])
             self.seconds.setdefault(job, 0.0)
             self.timed.setdefault(job, 0)
-            self.correct.setdefault(job, 0)
 
     @property
     def count(self):
@@ -69,61 +66,55 @@ class PassState:
         self.index.append(index)
         self.labels.append(labels)
 
-    def add_outputs(self, job, ids, probs, seconds=None):
-        """The predictions of `job` on the batch added last (and the seconds they took)."""
-        self.ids[job].append(ids)
-        self.probs[job].append(probs)
-        self.correct[job] += int(np.sum(ids[:, 0] == self.labels[-1])) if len(ids) else 0
+    def add_outputs(self, job, record, seconds=None):
+        """The record of `job` on the batch added last (and the seconds it took)."""
+        self.records[job].append(record)
         if seconds is not None:
-            self.add_time(job, seconds, len(ids))
+            self.add_time(job, seconds, len(self.index[-1]))
 
     def add_time(self, job, seconds, images):
         self.seconds[job] += seconds
         self.timed[job] += images
 
-    def running_top1(self, job):
-        """Top-1 accuracy of `job` so far (a fraction), for the progress line."""
-        return self.correct[job] / self.count if self.count else 0.0
+    def running(self, job):
+        """The task's figure of `job` so far (top-1 or mIoU, a fraction), for the progress line."""
+        return self.task.running(self.records[job], self.labels)
+
+    def _record(self, job):
+        return {key: _concat([r[key] for r in self.records[job]], dtype) for key, dtype in self.task.keys}
 
     def to_arrays(self):
         """The state as flat named arrays (saved as the partial checkpoint)."""
         arrays = {"jobs": np.array([job_name(j) for j in self.jobs]), "index": _concat(self.index, np.int64),
                   "labels": _concat(self.labels, np.int64)}
         for job in self.jobs:
-            key = job_name(job)
-            arrays[f"ids_{key}"] = _concat(self.ids[job], np.int32)
-            arrays[f"probs_{key}"] = _concat(self.probs[job], np.float32)
-            arrays[f"seconds_{key}"] = np.array(self.seconds[job])
-            arrays[f"timed_{key}"] = np.array(self.timed[job])
+            name = job_name(job)
+            arrays.update({f"{key}_{name}": value for key, value in self._record(job).items()})
+            arrays[f"seconds_{name}"] = np.array(self.seconds[job])
+            arrays[f"timed_{name}"] = np.array(self.timed[job])
         return arrays
 
     @classmethod
-    def resume(cls, arrays, jobs):
+    def resume(cls, arrays, jobs, task=None):
         """The state saved by `to_arrays` when it was for the same jobs, else an empty one."""
-        state = cls(list(jobs))
+        state = cls(list(jobs), task or Classification())
         if arrays is None or sorted(arrays["jobs"].tolist()) != sorted(job_name(j) for j in jobs):
             return state
         state.add_batch(arrays["index"], arrays["labels"])
         for job in jobs:
-            key = job_name(job)
-            state.add_outputs(job, arrays[f"ids_{key}"], arrays[f"probs_{key}"])
-            state.seconds[job] = float(arrays[f"seconds_{key}"])
-            state.timed[job] = int(arrays[f"timed_{key}"])
+            name = job_name(job)
+            state.add_outputs(job, {key: arrays[f"{key}_{name}"] for key, _ in state.task.keys})
+            state.seconds[job] = float(arrays[f"seconds_{name}"])
+            state.timed[job] = int(arrays[f"timed_{name}"])
         return state
 
     def table(self, job, kept_classes, meta):
-        """The `PredictionTable` of `job`, sorted by dataset index."""
+        """The table of `job` (the task's kind), sorted by dataset index."""
         index = _concat(self.index, np.int64)
         order = np.argsort(index, kind="stable")
         meta = {**meta, "forward_seconds": float(self.seconds[job]), "timed_images": int(self.timed[job])}
-        return PredictionTable(
-            resolution=job[1],
-            index=index[order],
-            labels=_concat(self.labels, np.int64)[order],
-            top_ids=_concat(self.ids[job], np.int32, kept_classes)[order],
-            top_probs=_concat(self.probs[job], np.float32, kept_classes)[order],
-            meta=meta,
-        )
+        record = {key: value[order] for key, value in self._record(job).items()}
+        return self.task.table(job[1], index[order], _concat(self.labels, np.int64)[order], record, meta, kept_classes)
 
 
 def _concat(chunks, dtype, k=None):
@@ -135,32 +126,32 @@ def _concat(chunks, dtype, k=None):
 def top_predictions(model, images, kept_classes):
     """(int32 class ids, float32 probabilities) of the `kept_classes` most probable classes of
     each image, by decreasing probability (a softmax is applied to models that end in logits)."""
-    outputs = tf.cast(model(tf.cast(images, model.inputs[0].dtype), training=False), tf.float32)
-    if not outputs_probabilities(model):
-        outputs = tf.nn.softmax(outputs, axis=-1)
-    probs, ids = tf.math.top_k(outputs, k=min(kept_classes, outputs.shape[-1]))
-    return tf.cast(ids, tf.int32), probs
+    record = Classification().record(model, images, None, kept_classes)
+    return record["ids"], record["probs"]
 
 
-def forward_fn(model, kept_classes, strategy):
-    """A compiled forward of `model` returning the top `kept_classes` (ids, probabilities) of
-    every image of a global batch, gathered from all replicas."""
+def forward_fn(model, kept_classes, strategy, task=None):
+    """A compiled forward of `model` returning the task's record ({key: per-image tensor}; by
+    default the top `kept_classes` ids and probabilities) of every image of a global batch,
+    gathered from all replicas. Its arguments: the images and their labels (class maps for
+    segmentation)."""
+    task = task or Classification()
 
-    def replica_fn(images):
-        return top_predictions(model, images, kept_classes)
+    def replica_fn(images, labels):
+        return task.record(model, images, labels, kept_classes)
 
     @tf.function(reduce_retracing=True)
-    def forward(images):
-        ids, probs = strategy.run(replica_fn, args=(images,))
-        return strategy.gather(ids, axis=0), strategy.gather(probs, axis=0)
+    def forward(images, labels):
+        record = strategy.run(replica_fn, args=(images, labels))
+        return {key: strategy.gather(value, axis=0) for key, value in record.items()}
 
     return forward
 
 
 def _gather_fn(strategy):
     @tf.function(reduce_retracing=True)
-    def gather(labels, index):
-        return strategy.gather(labels, axis=0), strategy.gather(index, axis=0)
+    def gather(index):
+        return strategy.gather(index, axis=0)
 
     return gather
 
@@ -243,31 +234,37 @@ def run_pass(models, source, config, state, *, skip, strategy, expected, checkpo
     channels = next(iter(models.values())).inputs[0].shape[-1]
     by_model = {}  # one compiled forward per model (a model shared by every size is traced once)
     for m in models.values():
-        by_model.setdefault(id(m), forward_fn(m, config.kept_classes, strategy))
+        by_model.setdefault(id(m), forward_fn(m, config.kept_classes, strategy, state.task))
     forwards = {job: by_model[id(m)] for job, m in models.items()}
     gather = _gather_fn(strategy)
     iterator = iter(input_batches(source, config, resolutions, channels, skip, strategy, input_dtype))
     progress = Progress(expected, start=skip) if verbose else None
     batches, seen, last = 0, skip, None
+    segmentation = state.task.name == "segmentation"
     while (batch := _next_batch(iterator, source, state, seen, checkpoint)) is not None:
-        labels, index = gather(batch["label"], batch["index"])
-        real = index.numpy() >= 0  # placeholders that fill the last batch are dropped
-        state.add_batch(index.numpy()[real], labels.numpy()[real])
+        index = gather(batch["index"]).numpy()
+        real = index >= 0  # placeholders that fill the last batch are dropped
+        labels = np.zeros(int(real.sum()), np.int64) if segmentation else gather(batch["label"]).numpy()[real]
+        state.add_batch(index[real], labels)
         seen += int(real.sum())
         for job in jobs:
             start = time.perf_counter()
-            ids, probs = forwards[job](batch["images"][str(job[1])])
-            ids, probs = ids.numpy()[real], probs.numpy()[real]
-            state.add_outputs(job, ids, probs, time.perf_counter() - start if batches and real.all() else None)
+            record = forwards[job](batch["images"][str(job[1])], batch["label"])
+            record = {key: value.numpy()[real] for key, value in record.items()}
+            state.add_outputs(job, record, time.perf_counter() - start if batches and real.all() else None)
         batches, last = batches + 1, (batch, len(real))
         if progress is not None:
-            progress.update(seen, [(f"top1@{job_name(j)}", state.running_top1(j)) for j in jobs[:4]])
+            progress.update(seen, _running(state, jobs))
         if checkpoint is not None and batches % config.checkpoint_every == 0:
             checkpoint(state)
     if last is not None:
         _time_untimed(forwards, state, *last)
     if progress is not None:
-        progress.close([(f"top1@{job_name(j)}", state.running_top1(j)) for j in jobs[:4]])
+        progress.close(_running(state, jobs))
+
+
+def _running(state, jobs):
+    return [(f"{state.task.running_metric}@{job_name(j)}", state.running(j)) for j in jobs[:4]]
 
 
 def _time_untimed(forwards, state, batch, images):
@@ -277,8 +274,8 @@ def _time_untimed(forwards, state, batch, images):
     for job, forward in forwards.items():
         if state.timed[job] == 0 and images:
             start = time.perf_counter()
-            ids, _ = forward(batch["images"][str(job[1])])
-            ids.numpy()
+            record = forward(batch["images"][str(job[1])], batch["label"])
+            next(iter(record.values())).numpy()
             state.add_time(job, time.perf_counter() - start, images)
 
 

@@ -64,15 +64,62 @@ class PredictionTable:
 
     @classmethod
     def load(cls, path):
+        """The table written by `save` (a `SegmentationTable` where it holds one)."""
         with np.load(path, allow_pickle=False) as data:
-            return cls(
-                resolution=int(data["resolution"]),
-                index=data["index"],
-                labels=data["labels"],
-                top_ids=data["top_ids"],
-                top_probs=data["top_probs"],
-                meta=json.loads(str(data["meta"])),
-            )
+            kind = SegmentationTable if "intersection" in data else PredictionTable
+            arrays = {f.name: data[f.name] for f in dataclasses.fields(kind) if f.name not in ("resolution", "meta")}
+            return kind(resolution=int(data["resolution"]), meta=json.loads(str(data["meta"])), **arrays)
+
+
+@dataclasses.dataclass
+class SegmentationTable(PredictionTable):
+    """A segmentation sweep's table at one resolution: per image, the pixels of each class
+    predicted and labelled (intersection) and in either (union), scored at the label's own
+    resolution (the predicted logits resized back to it; ignore-label pixels left out), the
+    pixels scored and those right, and the mean over its pixels of the top probability (its
+    confidence, a cascade's `top_probs[:, 0]`). `labels` and `top_ids` are zeros (a class map
+    has no one label): every selector reads the statistics instead. No masks are kept.
+
+    Attributes (besides `PredictionTable`'s):
+      intersection, union: int64 (N, C) per-class pixel counts.
+      pixel_correct, pixels: int64 (N,) pixels right and pixels scored.
+    """
+
+    intersection: np.ndarray = None
+    union: np.ndarray = None
+    pixel_correct: np.ndarray = None
+    pixels: np.ndarray = None
+
+    @property
+    def num_classes(self):
+        return self.intersection.shape[1]
+
+    def miou(self, rows=None):
+        """mIoU (%) over `rows` (default all): per-class intersection over union, each summed
+        over the images, averaged over the classes whose union is not empty."""
+        rows = slice(None) if rows is None else rows
+        return mean_iou(self.intersection[rows].sum(axis=0), self.union[rows].sum(axis=0))
+
+    def pixel_accuracy(self, rows=None):
+        """Pixel accuracy (%) over `rows`: right pixels over scored pixels."""
+        rows = slice(None) if rows is None else rows
+        total = self.pixels[rows].sum()
+        return 100.0 * float(self.pixel_correct[rows].sum()) / total if total else float("nan")
+
+    def class_iou(self):
+        """Per-class IoU (%) over every image (nan where a class is never predicted or labelled)."""
+        i, u = self.intersection.sum(axis=0), self.union.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return 100.0 * i / u
+
+
+def mean_iou(intersection, union):
+    """mIoU (%) of summed per-class counts (..., C): classes with an empty union left out."""
+    intersection, union = np.asarray(intersection, np.float64), np.asarray(union, np.float64)
+    present = union > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(present, intersection / np.maximum(union, 1), 0.0)
+    return 100.0 * iou.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
 
 
 class SweepCache:

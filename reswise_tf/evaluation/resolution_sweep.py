@@ -19,6 +19,7 @@ from reswise_tf.cost.flops import count_macs
 from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess
 from reswise_tf.evaluation import engine
 from reswise_tf.evaluation.store import DirectoryStore, MemoryStore, SweepMismatchError
+from reswise_tf.evaluation.tasks import task_of
 from reswise_tf.models.dtype_policy import with_precision
 from reswise_tf.models.rescale import HEADS, rescale_all
 from reswise_tf.runtime import distribute
@@ -159,6 +160,7 @@ def sweep_tables(loaded, source, config, output_dir=None, *, strategy=None, verb
             f"`batch_size` (global) should be a multiple of the {strategy.num_replicas_in_sync} replicas "
             f"of the strategy. Received batch_size={config.batch_size}"
         )
+    task = check_task(loaded, source)
     store = _as_store(output_dir)
     resolutions = config.with_native(loaded.native_resolution)
     fingerprint = {"identity": loaded.identity or {}, "native_resolution": loaded.native_resolution,
@@ -169,7 +171,7 @@ def sweep_tables(loaded, source, config, output_dir=None, *, strategy=None, verb
         stores[v.name] = (store.child(v.name), {**fingerprint, "variant": v.description})
     jobs = [(name, r) for name in stores for r in resolutions]
     chief = distribute.is_chief(strategy)
-    todo, state, skip = _plan(stores, jobs, strategy)
+    todo, state, skip = _plan(stores, jobs, strategy, task)
     if todo:
         _evaluate(loaded, source, config, stores, todo, (state, skip), strategy, variants, chief, verbose)
     if not chief:
@@ -185,7 +187,18 @@ def _as_store(output_dir):
     return output_dir
 
 
-def _plan(stores, jobs, strategy):
+def check_task(loaded, source):
+    """The task of `loaded`'s model (`tasks.task_of`), refused unless `source` is of it (a
+    classification dataset given to a segmentation model, or the other way round)."""
+    task = task_of(loaded.model)
+    if task.name != source.task:
+        raise ValueError(f"Dataset {source.name!r} is a {source.task} dataset, but the model "
+                         f"'{loaded.model.name}' is a {task.name} model (its output is "
+                         f"{tuple(loaded.model.outputs[0].shape[1:])}): pass a {task.name} dataset")
+    return task
+
+
+def _plan(stores, jobs, strategy, task):
     """(jobs not cached yet, the state of an interrupted pass over them, images it already
     evaluated), decided on the chief: every worker must evaluate the same jobs from the same
     image on (the same collectives); the other workers start with an empty state."""
@@ -195,12 +208,12 @@ def _plan(stores, jobs, strategy):
         for s, fp in stores.values():
             s.check_fingerprint(fp)  # before any cached table is trusted
         todo = [job for job in jobs if not stores[job[0]][0].has(job[1])]
-        resumed["state"] = engine.PassState.resume(stores[""][0].load_partial(), todo)
+        resumed["state"] = engine.PassState.resume(stores[""][0].load_partial(), todo, task)
         return [job in todo for job in jobs] + [resumed["state"].count]
 
     *selected, done = distribute.decide_on_chief(strategy, decide, len(jobs) + 1)
     todo = [job for job, s in zip(jobs, selected) if s]
-    return todo, resumed.get("state") or engine.PassState(todo), done
+    return todo, resumed.get("state") or engine.PassState(todo, task), done
 
 
 def _evaluate(loaded, source, config, stores, todo, resumed, strategy, variants, chief, verbose):

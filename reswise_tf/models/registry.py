@@ -12,9 +12,10 @@ from collections.abc import Callable
 import keras
 
 from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess
-from reswise_tf.models import vit
+from reswise_tf.data.source import TASKS
+from reswise_tf.models import unet, vit
 from reswise_tf.models.small_resnet import ResNet18Small
-from reswise_tf.utils.checks import check_resolution
+from reswise_tf.utils.checks import check_choice, check_multiple, check_resolution
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +35,8 @@ class ArchSpec:
       fixed_head: its classifier takes a flattened feature map (VGG), so other sizes need
         `head="adaptive_pool"` (the map pooled to its trained grid).
       aliases: other names it is registered under (the names of earlier versions).
+      size_multiple: sizes must be multiples of this (a U-Net's total stride), 1 for any size.
+      task: "classification" or "segmentation" (per-pixel classes: its output is a class map).
     """
 
     name: str
@@ -44,6 +47,8 @@ class ArchSpec:
     crop_pct: float = 0.875
     fixed_head: bool = False
     aliases: tuple = ()
+    size_multiple: int = 1
+    task: str = "classification"
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -59,6 +64,15 @@ class ArchSpec:
             )
         check_preprocess(self.preprocess)
         check_crop_pct(self.crop_pct)
+        check_choice(self.task, TASKS, "task")
+
+    def check(self, resolution, arg="resolution"):
+        """Raises ValueError unless the architecture runs at `resolution` with its weights: at
+        least its smallest size, and a multiple of its `size_multiple`."""
+        check_resolution(resolution, self.min_resolution, arg=arg, arch=self.name)
+        if self.size_multiple > 1:
+            check_multiple(resolution, self.size_multiple, arg, f"the total stride of '{self.name}'")
+        return resolution
 
     def build(self, resolution, *, weights=None, classes=1000, channels=3, classifier_activation="softmax"):
         """Builds the architecture for `resolution` x `resolution` inputs.
@@ -73,7 +87,7 @@ class ArchSpec:
           channels: input channels.
           classifier_activation: activation of the last Dense layer.
         """
-        check_resolution(resolution, self.min_resolution, arg="resolution", arch=self.name)
+        self.check(resolution)
         if weights not in (None, "imagenet"):
             raise ValueError(
                 f"`weights` should be None or 'imagenet' for ArchSpec.build. Received weights={weights!r}"
@@ -200,6 +214,9 @@ for _spec in (
     # Ours, for training from scratch on CPU at 32-64 px; no ImageNet weights exist.
     ArchSpec("resnet18_small", ResNet18Small, native_resolution=64, preprocess="tf"),
     _vit("vit_small_p8", vit.ViTSmallP8),
+    # Ours: a small U-Net for the segmentation study (per-pixel classes; sizes multiples of 8).
+    ArchSpec("unet_small", unet.UNetSmall, native_resolution=64, min_resolution=unet.total_stride(), preprocess="tf",
+             size_multiple=unet.total_stride(), task="segmentation"),
 ):
     register_arch(_spec)
 
@@ -211,12 +228,13 @@ THESIS_RESOLUTIONS = {
 }
 
 
-def default_resolutions(native_resolution, min_resolution=1):
+def default_resolutions(native_resolution, min_resolution=1, multiple=1):
     """The thesis's sweep for a 224- or 32-px model, else the native size with 7/8, 3/4, 5/8
-    and 1/2 of it (e.g. 64 -> 64, 56, 48, 40, 32); sizes below `min_resolution` left out."""
-    if native_resolution in THESIS_RESOLUTIONS:
+    and 1/2 of it (e.g. 64 -> 64, 56, 48, 40, 32); sizes below `min_resolution` left out; with
+    a `multiple` (a total stride), each rounded to its nearest multiple."""
+    if native_resolution in THESIS_RESOLUTIONS and multiple == 1:
         sizes = THESIS_RESOLUTIONS[native_resolution]
     else:
-        fractions = (7 / 8, 3 / 4, 5 / 8, 1 / 2)
-        sizes = {native_resolution, *(max(1, round(native_resolution * f)) for f in fractions)}
+        fractions = (1, 7 / 8, 3 / 4, 5 / 8, 1 / 2)
+        sizes = {max(multiple, multiple * round(native_resolution * f / multiple)) for f in fractions}
     return sorted((r for r in sizes if r >= min_resolution), reverse=True)

@@ -40,6 +40,7 @@ import numpy as np
 from keras import layers, ops
 
 from reswise_tf.models.resample import resample_pos_embed
+from reswise_tf.utils.checks import check_multiple
 
 __all__ = ["VisionTransformer", "ViTTi16", "ViTS16", "ViTB16", "ViTSmallP8", "CONFIGS"]
 
@@ -206,14 +207,7 @@ def check_size(size, patch_size, what="resolution"):
             f"A ViT needs a defined input {what} (its position table has one row per patch). "
             f"Received {what}=None"
         )
-    if size < patch_size or size % patch_size:
-        below = (size // patch_size) * patch_size
-        above = below + patch_size
-        nearest = ", ".join(str(s) for s in (below, above) if s >= patch_size)
-        raise ValueError(
-            f"{what} should be a multiple of the patch size {patch_size} (the patch grid must "
-            f"tile the image). Received {what}={size}. Nearest valid: {nearest}"
-        )
+    check_multiple(size, patch_size, what, "the patch size: the patch grid must tile the image")
 
 
 def _named(config_name, function_name, default_name):

@@ -29,11 +29,20 @@ def save_figure(fig, path, dpi=120):
     pyplot().close(fig)
 
 
+def quality_columns(rows):
+    """The two quality columns of sweep rows and the axis label: top-1 and top-k accuracy, or
+    a segmentation sweep's mIoU and pixel accuracy."""
+    if "miou" in rows[0]:
+        return ("miou", "pixel_acc"), "mIoU, pixel accuracy (%)"
+    return ("top1", f"top{topk_of(rows)}"), "accuracy (%)"
+
+
 def plot_accuracy_vs_resolution(rows, native_resolution, title="", ax=None):
-    """Accuracy against resolution, the native point in red (as the thesis's figures)."""
+    """Accuracy (or mIoU) against resolution, the native point in red (as the thesis's figures)."""
     fig, ax = _axes(ax)
     res = [row["resolution"] for row in rows]
-    for key, style in (("top1", "o-"), (f"top{topk_of(rows)}", "s--")):
+    keys, label = quality_columns(rows)
+    for key, style in zip(keys, ("o-", "s--")):
         ax.plot(res, [row[key] for row in rows], style, color="tab:blue", label=key)
         if f"{key}_bn" in rows[0]:
             ax.plot(res, [row[f"{key}_bn"] for row in rows], style, color="tab:green", label=f"{key}, BN re-estimated")
@@ -41,7 +50,7 @@ def plot_accuracy_vs_resolution(rows, native_resolution, title="", ax=None):
             if row["resolution"] == native_resolution:
                 ax.plot([native_resolution], [row[key]], style[0], color="red", markersize=9)
     ax.set_xlabel("input resolution (px)")
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel(label)
     ax.set_title(title or "Accuracy against resolution (native in red)")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -52,12 +61,13 @@ def plot_accuracy_vs_flops(rows, title="", ax=None):
     """Accuracy against FLOPs per image (GFLOPs), each point labelled with its resolution."""
     fig, ax = _axes(ax)
     gflops = [row["flops"] / 1e9 for row in rows]
-    for key, style in (("top1", "o-"), (f"top{topk_of(rows)}", "s--")):
+    keys, label = quality_columns(rows)
+    for key, style in zip(keys, ("o-", "s--")):
         ax.plot(gflops, [row[key] for row in rows], style, label=key)
     for g, row in zip(gflops, rows):
-        ax.annotate(str(row["resolution"]), (g, row["top1"]), textcoords="offset points", xytext=(3, 3))
+        ax.annotate(str(row["resolution"]), (g, row[keys[0]]), textcoords="offset points", xytext=(3, 3))
     ax.set_xlabel("GFLOPs per image (2 x MACs)")
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel(label)
     ax.set_title(title or "Accuracy against FLOPs")
     ax.grid(alpha=0.3)
     ax.legend()

@@ -19,7 +19,8 @@ def to_markdown(report, title):
     """Table 6 of the thesis, extended: one row per selector and setting, then the random
     selector's trial statistics; drops as the thesis prints them (positive = a loss: FLOPs saved,
     accuracy lost; negative = a gain)."""
-    k, pool = report.topk, report.pool
+    pool = report.pool
+    names = [name for name, _, _ in report.results[0].scores]
     where = (
         f"All rows are measured on the evaluation part ({report.split.describe()}); cascade "
         "stages, thresholds and temperatures were fitted on the calibration part only."
@@ -31,18 +32,16 @@ def to_markdown(report, title):
         "",
         where,
         "",
-        f"| Selector | Setting | FLOPs Drop (%) | Top-1 Accuracy (%) | Top-1 Accuracy Drop (%) "
-        f"| Top-{k} Accuracy (%) | Top-{k} Accuracy Drop (%) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| Selector | Setting | FLOPs Drop (%) | " + " | ".join(f"{label(n)} (%) | {label(n)} Drop (%)" for n in names)
+        + " |",
+        "|---|---|---:|" + "---:|" * (2 * len(names)),
     ]
     for r in report.results:
         name = r.selector if r.deployable else f"{r.selector} (not deployable)"
-        lines.append(
-            f"| {name} | {r.setting} | {drop(r.flops_drop_pct)} | {r.top1:.2f} | "
-            f"{drop(r.top1_drop)} | {r.topk_acc:.2f} | {drop(r.topk_drop)} |"
-        )
+        lines.append(f"| {name} | {r.setting} | {drop(r.flops_drop_pct)} | "
+                     + " | ".join(f"{value:.2f} | {drop(d)}" for _, value, d in r.scores) + " |")
     if report.table6 is not None:
-        lines += _random_trials_table(report.table6, k, len(pool))
+        lines += _random_trials_table(report.table6, len(pool))
     fits = [r.extra["fit"] for r in report.results if "fit" in r.extra]
     if fits:
         lines += ["", "Cascade fits on the calibration part:", ""]
@@ -79,18 +78,22 @@ _MARKERS = (
 )
 
 
-def _random_trials_table(r, k, num_images):
+def label(name):
+    """A column's words: "Top-1 Accuracy", "Top-5 Accuracy", "mIoU", "Pixel Accuracy"."""
+    if name.startswith("top"):
+        return f"Top-{name[3:]} Accuracy"
+    return {"miou": "mIoU", "pixel_acc": "Pixel Accuracy"}.get(name, name)
+
+
+def _random_trials_table(r, num_images):
     """The random selector's trial statistics in the thesis's Table 6 layout, on all images (as
     the thesis: it had no calibration split)."""
     lines = ["", f"#### Random selection: {r.setting} (Table 6 layout, all {num_images} images)", "",
              "| Against native | Mean | Std | Max | Min |", "|---|---:|---:|---:|---:|"]
-    for label, key, mean in (
-        ("Top-1 Accuracy Drop (%)", "top1_drop", r.top1_drop),
-        (f"Top-{k} Accuracy Drop (%)", f"top{k}_drop", r.topk_drop),
-        ("FLOPs Drop (%)", "flops_drop_pct", r.flops_drop_pct),
-    ):
+    rows = [(f"{label(n)} Drop (%)", f"{n}_drop", d) for n, _, d in r.scores]
+    for text, key, mean in (*rows, ("FLOPs Drop (%)", "flops_drop_pct", r.flops_drop_pct)):
         s = r.stats
-        lines.append(f"| {label} | {drop(mean)} | {s[key + '_std']:.2f} | "
+        lines.append(f"| {text} | {drop(mean)} | {s[key + '_std']:.2f} | "
                      f"{drop(s[key + '_max'])} | {drop(s[key + '_min'])} |")
     return lines + ["", "Max and min are over trials; std is the sample std. Drops are positive for a loss."]
 
@@ -101,17 +104,18 @@ def plot_pareto(report, path, title=""):
     calibration frontier), the fitted cascades and the oracle."""
     plt = figures.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    _pareto_panel(axes[0], report, "top1", "top-1")
-    _pareto_panel(axes[1], report, "topk", f"top-{report.topk}")
+    for i, (name, _, _) in enumerate(report.results[0].scores[:2]):
+        _pareto_panel(axes[i], report, i, label(name))
     fig.suptitle(title or "Accuracy against mean FLOPs per image")
     figures.save_figure(fig, path)
 
 
-def _pareto_panel(ax, report, key, label):
-    k, native_flops = report.topk, FLOPS_PER_MAC * report.pool.macs[report.pool.reference]
+def _pareto_panel(ax, report, column, text):
+    native_flops = FLOPS_PER_MAC * report.pool.macs[report.pool.reference]
+    name = report.results[0].scores[column][0]
 
     def acc(r):
-        return r.top1 if key == "top1" else r.topk_acc
+        return r.scores[column][1]
 
     def gflops(r):
         return 2 * r.mean_macs / 1e9
@@ -132,7 +136,7 @@ def _pareto_panel(ax, report, key, label):
                 label="cascade (over thresholds)")
     for r in report.results:
         if r.selector == "random":
-            drop_key = "top1_drop_std" if key == "top1" else f"top{k}_drop_std"
+            drop_key = f"{name}_drop_std"
             ax.errorbar([gflops(r)], [acc(r)], yerr=[r.stats[drop_key]],
                         xerr=[r.stats["flops_drop_pct_std"] / 100 * native_flops / 1e9], fmt="s",
                         color="tab:orange", capsize=3, label="random (mean +- std)")
@@ -143,7 +147,7 @@ def _pareto_panel(ax, report, key, label):
     unique = dict(zip(labels, handles))
     ax.legend(unique.values(), unique.keys(), fontsize=7)
     ax.set_xlabel("mean GFLOPs per image (2 x MACs)")
-    ax.set_ylabel(f"{label} accuracy (%)")
+    ax.set_ylabel(f"{text} (%)")
     ax.grid(alpha=0.3)
 
 

@@ -12,9 +12,9 @@ import io
 
 import numpy as np
 
-from reswise_tf.evaluation.predictions import SweepCache
+from reswise_tf.evaluation.predictions import SegmentationTable, SweepCache
 from reswise_tf.utils.formatting import drop, signed
-from reswise_tf.utils.units import flops_drop_pct
+from reswise_tf.utils.units import FLOPS_PER_MAC, flops_drop_pct
 
 BASE_COLUMNS = ("resolution", "macs", "flops", "flops_drop_pct")
 
@@ -22,6 +22,44 @@ BASE_COLUMNS = ("resolution", "macs", "flops", "flops_drop_pct")
 def as_cache(tables):
     """A `SweepCache` from one, or from {resolution: PredictionTable}."""
     return tables if isinstance(tables, SweepCache) else SweepCache(tables)
+
+
+def segmentation_rows(tables):
+    """One row per resolution of a segmentation sweep, highest first: mIoU and pixel accuracy
+    (%), their drops against native (points), and each class's IoU (`iou_<class>`, %)."""
+    cache = as_cache(tables)
+    native = cache.tables[cache.native]
+    rows = []
+    for r in cache.resolutions:
+        t = cache.tables[r]
+        rows.append({
+            **_cost_columns(cache, r),
+            "miou": round(t.miou(), 4),
+            "pixel_acc": round(t.pixel_accuracy(), 4),
+            "miou_drop": round(native.miou() - t.miou(), 4),
+            "pixel_acc_drop": round(native.pixel_accuracy() - t.pixel_accuracy(), 4),
+            **_run_columns(t),
+            **{f"iou_{c}": round(float(v), 4) for c, v in enumerate(t.class_iou())},
+        })
+    return rows
+
+
+def _cost_columns(cache, r):
+    macs = cache.tables[r].meta["macs"]
+    return {"resolution": r, "macs": macs, "flops": FLOPS_PER_MAC * macs,
+            "flops_drop_pct": round(flops_drop_pct(cache.macs[r], cache.macs[cache.native]), 4)}
+
+
+def _run_columns(t):
+    seconds, timed = t.meta.get("forward_seconds", 0.0), t.meta.get("timed_images", 0)
+    return {
+        "num_examples": len(t),
+        "num_skipped": t.meta.get("num_skipped", 0),
+        "images_per_sec": round(timed / seconds, 2) if seconds else float("nan"),
+        "precision": t.meta.get("precision", "float32"),
+        **({"head": t.meta["head"]} if t.meta.get("head") else {}),
+        **({"resize": t.meta["resize"]} if t.meta.get("resize") else {}),
+    }
 
 
 def sweep_rows(tables, topk=5, bn_tables=None, reference_tables=None):
@@ -35,28 +73,21 @@ def sweep_rows(tables, topk=5, bn_tables=None, reference_tables=None):
     float32).
     """
     cache = as_cache(tables)
+    if isinstance(cache.tables[cache.native], SegmentationTable):
+        return segmentation_rows(cache)
     k = cache.effective_topk(topk)
     native = cache.tables[cache.native]
     ref = {1: native.accuracy(1), k: native.accuracy(k)}
     rows = []
     for r in cache.resolutions:
         t = cache.tables[r]
-        seconds, timed = t.meta.get("forward_seconds", 0.0), t.meta.get("timed_images", 0)
         row = {
-            "resolution": r,
-            "macs": t.meta["macs"],
-            "flops": 2 * t.meta["macs"],
-            "flops_drop_pct": round(flops_drop_pct(cache.macs[r], cache.macs[cache.native]), 4),
+            **_cost_columns(cache, r),
             "top1": round(t.accuracy(1), 4),
             f"top{k}": round(t.accuracy(k), 4),
             "top1_drop": round(ref[1] - t.accuracy(1), 4),
             f"top{k}_drop": round(ref[k] - t.accuracy(k), 4),
-            "num_examples": len(t),
-            "num_skipped": t.meta.get("num_skipped", 0),
-            "images_per_sec": round(timed / seconds, 2) if seconds else float("nan"),
-            "precision": t.meta.get("precision", "float32"),
-            **({"head": t.meta["head"]} if t.meta.get("head") else {}),
-            **({"resize": t.meta["resize"]} if t.meta.get("resize") else {}),
+            **_run_columns(t),
         }
         if reference_tables is not None:
             row.update(agreement(t, as_cache(reference_tables).tables[r]))
@@ -83,8 +114,9 @@ def agreement(table, reference):
 
 
 def topk_of(rows):
-    """The K of the `topK` accuracy column of sweep rows."""
-    return next(int(key[3:]) for key in rows[0] if key.startswith("top") and key[3:].isdigit() and key != "top1")
+    """The K of the `topK` accuracy column of sweep rows (None for a segmentation sweep)."""
+    return next((int(key[3:]) for key in rows[0] if key.startswith("top") and key[3:].isdigit() and key != "top1"),
+                None)
 
 
 def flops_rows(macs_by_resolution, native_resolution):
@@ -122,11 +154,14 @@ def _number(text):
 
 
 def to_markdown(rows, title):
-    """The thesis's table layout: Resolution | FLOPs Drop (%) | Accuracy Drop (%).
+    """The thesis's table layout: Resolution | FLOPs Drop (%) | Accuracy Drop (%) (for a
+    segmentation sweep: mIoU and pixel accuracy, then each class's IoU per resolution).
 
     Drops against the native row as the thesis prints them: 29.26 means 29.26 % fewer FLOPs,
     2.70 means 2.70 points less accuracy; a negative drop is a gain.
     """
+    if "miou" in rows[0]:
+        return _segmentation_markdown(rows, title)
     k = topk_of(rows)
     bn, latency, agree = "top1_bn" in rows[0], "speedup_b1" in rows[0], "top1_agreement_pct" in rows[0]
     header = (
@@ -154,18 +189,46 @@ def to_markdown(rows, title):
         if agree:
             line += f" {row['top1_agreement_pct']:.2f} | {signed(row['top1_vs_float32'])} |"
         lines.append(line)
+    return "\n".join(lines + ["", _notes(rows)]) + "\n"
+
+
+def _segmentation_markdown(rows, title):
+    header = ("| Resolution | FLOPs Drop (%) | mIoU (%) | mIoU Drop (%) | Pixel Accuracy (%) | Pixel Accuracy Drop (%) "
+              "| Images/s |")
+    lines = [f"### {title}", "", header, "|" + "---:|" * header.count(" |")]
+    for row in rows:
+        r = row["resolution"]
+        lines.append(f"| {r}x{r} | {drop(row['flops_drop_pct'])} | {row['miou']:.2f} | {drop(row['miou_drop'])} | "
+                     f"{row['pixel_acc']:.2f} | {drop(row['pixel_acc_drop'])} | {row['images_per_sec']:.1f} |")
+    classes = sorted(int(key[4:]) for key in rows[0] if key.startswith("iou_"))
+    lines += ["", "Per-class IoU (%) by resolution:", "",
+              "| Resolution | " + " | ".join(f"class {c}" for c in classes) + " |", "|" + "---:|" * (len(classes) + 1)]
+    for row in rows:
+        lines.append(f"| {row['resolution']} | " + " | ".join(_value(row[f"iou_{c}"]) for c in classes) + " |")
+    notes = _notes(rows).replace("images. MACs", "images. The predicted logits are resized back to each label's own "
+                                 "resolution before scoring (the label is never resized). mIoU: each class's IoU over "
+                                 "every image, averaged over the classes present. MACs")
+    return "\n".join(lines + ["", notes]) + "\n"
+
+
+def _value(x):
+    return "-" if x != x else f"{x:.2f}"  # nan: a class neither predicted nor labelled
+
+
+def _notes(rows):
+    """The line under a table: images, units, and how the images were made."""
+    text = f"{rows[0]['num_examples']} images. MACs counted exactly per image; FLOPs = 2 x MACs."
     precision = rows[0].get("precision", "float32")
-    computed = f" Computed in {precision} (mixed precision: float32 weights and probabilities)." if precision != "float32" else ""
-    lines += ["", f"{rows[0]['num_examples']} images. MACs counted exactly per image; FLOPs = 2 x MACs.{computed}"]
+    if precision != "float32":
+        text += f" Computed in {precision} (mixed precision: float32 weights and probabilities)."
     if rows[0].get("head") == "adaptive_pool":
-        lines[-1] += (" Classifier head adapted (--head=adaptive_pool): below the native size the last feature map "
-                      "is average-pooled to its trained grid before the flattened classifier.")
+        text += (" Classifier head adapted (--head=adaptive_pool): below the native size the last feature map "
+                 "is average-pooled to its trained grid before the flattened classifier.")
     resize = str(rows[0].get("resize", ""))
     if resize == "direct":
-        lines[-1] += " Images resized directly to each size (small images, at most 64 px: no crop)."
+        text += " Images resized directly to each size (small images, at most 64 px: no crop)."
     elif resize.startswith("crop"):
-        lines[-1] += (f" Images: shorter side resized to size / {resize.split()[-1]} and centre-cropped "
-                      "(ImageNet's evaluation).")
+        text += f" Images: shorter side resized to size / {resize.split()[-1]} and centre-cropped (ImageNet's evaluation)."
     if rows[0].get("num_skipped"):
-        lines[-1] += f" {rows[0]['num_skipped']} unreadable image(s) skipped (listed in skipped.txt)."
-    return "\n".join(lines) + "\n"
+        text += f" {rows[0]['num_skipped']} unreadable image(s) skipped (listed in skipped.txt)."
+    return text

@@ -45,7 +45,7 @@ def committee_select(pool, members, rows):
 def run(part, options):
     """One row per committee of two or more natives (none for one sweep)."""
     pool = part.pool
-    if pool.single:
+    if pool.single or pool.task == "segmentation":  # a segmentation cache keeps no probabilities to average
         return []
     members = natives(pool)[:MAX_MODELS]
     return [part.summarize(committee_select(pool, subset, part.rows), selector="committee",

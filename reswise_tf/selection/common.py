@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from reswise_tf.selection.metrics import TOP1, TopK
+from reswise_tf.selection.metrics import TOP1, TopK, column_metrics
 from reswise_tf.selection.pool import StagePool
 from reswise_tf.utils.checks import check_fraction
 from reswise_tf.utils.units import FLOPS_PER_MAC, flops_drop_pct
@@ -51,8 +51,9 @@ class Part:
 
     @property
     def metrics(self):
-        """The metrics of the report's columns: top-1 and top-k accuracy."""
-        return (TopK(1), TopK(self.topk))
+        """The metrics of the report's columns: top-1 and top-k accuracy (a segmentation: mIoU
+        and pixel accuracy)."""
+        return column_metrics(self.pool, self.topk)
 
     def summarize(self, selections, *, selector, setting, deployable=True):
         """The `SelectionResult` of `selections` (one, or several random trials) on this part."""

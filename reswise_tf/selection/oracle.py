@@ -19,13 +19,14 @@ import numpy as np
 
 from reswise_tf.selection.cascade.search import resolve_stage, stage_sets
 from reswise_tf.selection.common import Selection, key_array
-from reswise_tf.selection.metrics import TopK
+from reswise_tf.selection.metrics import METRIC_NAMES, MeanIoU, TopK, metric_named
 from reswise_tf.selection.pool import StagePool
-from reswise_tf.selection.targets import check_targets, metric_k
-from reswise_tf.utils.checks import check_positive_int
+from reswise_tf.selection.targets import check_targets
+from reswise_tf.utils.checks import check_choice, check_positive_int
 
 SETTING = "smallest correct resolution (reads the labels)"
 SETTING_STAGES = "cheapest correct stage (reads the labels)"
+SETTING_SEGMENTATION = "cheapest resolution with the image's best IoU (reads the labels)"
 BOUND = "cascade_bound"
 
 
@@ -37,18 +38,21 @@ class Options:
 
     targets: tuple | None = None
     max_stages: int = 3
-    metric: str = "top1"
+    metric: str = "auto"
 
     def __post_init__(self):
         object.__setattr__(self, "targets", check_targets(self.targets))
         check_positive_int(self.max_stages, "max_stages")
-        metric_k(self.metric, 1)
+        check_choice(self.metric, ("auto", *METRIC_NAMES), "metric")
 
 
 def oracle_select(pool, rows, *, topk=5):
-    """The oracle's choice for each image of `rows`, paying one pass of that stage."""
+    """The oracle's choice for each image of `rows`, paying one pass of that stage (a
+    segmentation: the cheapest stage with the image's best IoU, `best_score_select`)."""
     pool = StagePool.of(pool)
     rows = np.asarray(rows, np.int64)
+    if pool.task == "segmentation":
+        return best_score_select(pool, rows, MeanIoU())
     index = {k: i for i, k in enumerate(pool.stages)}
     chosen = np.full(len(rows), index[pool.reference], np.int64)
     decided = np.zeros(len(rows), bool)
@@ -62,15 +66,30 @@ def oracle_select(pool, rows, *, topk=5):
     return Selection(rows=rows, chosen=keys, macs=macs)
 
 
+def best_score_select(pool, rows, metric):
+    """Per image of `rows`, the cheapest stage whose own score under `metric` (e.g. its IoU) is
+    the best of every stage's, paying one pass of it."""
+    ordered = pool.order(pool.stages)[::-1]  # cheapest first
+    scores = np.stack([metric.per_image(pool, key, rows) for key in ordered], axis=1)
+    scores = np.nan_to_num(scores, nan=-1.0)
+    first_best = np.argmax(scores >= scores.max(axis=1, keepdims=True) - 1e-12, axis=1)
+    keys = key_array(ordered)[first_best]
+    return Selection(rows=rows, chosen=keys, macs=np.array([pool.macs[ordered[i]] for i in first_best], np.float64))
+
+
 def run(part, options):
-    """The oracle's row, then the cascade bound at every flops budget of `options.targets`."""
-    selection = oracle_select(part.pool, part.rows, topk=part.topk)
-    setting = SETTING if part.pool.single else SETTING_STAGES
+    """The oracle's row, then (classification) the cascade bound at every flops budget of
+    `options.targets`."""
+    pool = part.pool
+    selection = oracle_select(pool, part.rows, topk=part.topk)
+    setting = (SETTING_SEGMENTATION if pool.task == "segmentation" else SETTING if pool.single else SETTING_STAGES)
     results = [part.summarize(selection, selector="oracle", setting=setting, deployable=False)]
-    k = metric_k(options.metric, part.topk)
+    if pool.task == "segmentation":
+        return results  # the bound counts correct images; a segmentation has none
+    metric = metric_named(options.metric, pool, part.topk)
     for target in options.targets or ():
         if target.kind == "flops_budget":
-            results += cascade_bound(part, target, metric_k=k, max_stages=options.max_stages)
+            results += cascade_bound(part, target, metric_k=metric.k, max_stages=options.max_stages)
     return results
 
 

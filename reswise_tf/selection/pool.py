@@ -87,6 +87,11 @@ class StagePool:
         return tuple(sorted(keys, key=lambda k: (-self.macs[k], str(k))))
 
     @property
+    def task(self):
+        """"segmentation" when the stages' tables are segmentation tables, else "classification"."""
+        return "segmentation" if hasattr(next(iter(self.tables.values())), "intersection") else "classification"
+
+    @property
     def single(self):
         """Whether the stages are the resolutions of one model (keys are resolutions)."""
         return all(isinstance(k, (int, np.integer)) for k in self.tables)

@@ -9,10 +9,7 @@ committee", "at most 0.33 of the committee's FLOPs"); written `0.1@committee`. A
 import dataclasses
 import math
 
-from reswise_tf.utils.checks import check_choice
-
 KINDS = ("max_drop", "flops_budget")
-METRICS = ("top1", "top5")  # the accuracy a max_drop is measured in (top5: the table's top-k)
 RANDOM = "random"  # a flops budget given as 'random': the random selector's expected mean FLOPs
 COMMITTEE = "committee"  # a target's reference: the committee of every model's native stage
 
@@ -95,12 +92,6 @@ def _parse(value, kind):
     except ValueError:
         raise ValueError(f"`{kind}` should be a number, optionally @REFERENCE (a stage or 'committee'). "
                          f"Received {kind}={value!r}") from None
-
-
-def metric_k(metric, topk):
-    """The k of `metric` ("top1" or "top5", the latter the table's top-k)."""
-    check_choice(metric, METRICS, "metric")
-    return 1 if metric == "top1" else topk
 
 
 def check_targets(targets):

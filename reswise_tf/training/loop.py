@@ -14,6 +14,7 @@ import time
 import keras
 import tensorflow as tf
 
+from reswise_tf.data.source import IGNORE_LABEL
 from reswise_tf.models.loading import MODEL_EXTENSIONS
 from reswise_tf.runtime import distribute
 from reswise_tf.training import checkpoint as ckpt
@@ -70,12 +71,18 @@ class Optimization:
             )
 
     def compile(self, model, total_steps):
+        """Compiles `model`: cross-entropy on one-hot classes, or per pixel on a class map
+        (integer labels, the ignore label left out) for a segmentation model."""
+        if len(model.outputs[0].shape) == 4:
+            loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=IGNORE_LABEL)
+            metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")  # pixel accuracy
+        else:
+            loss = keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
+            metric = keras.metrics.CategoricalAccuracy(name="accuracy")
         model.compile(
             optimizer=make_optimizer(self.optimizer, total_steps=total_steps, learning_rate=self.learning_rate,
                                      weight_decay=self.weight_decay, momentum=self.momentum),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        )
+            loss=loss, metrics=[metric])
 
 
 def train(

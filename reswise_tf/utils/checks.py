@@ -45,3 +45,14 @@ def check_resolution(resolution, min_resolution=1, *, arg="resolution", arch=Non
             f"its weights fit). Received {arg}={resolution!r}"
         )
     return resolution
+
+
+def check_multiple(size, multiple, what="resolution", why=""):
+    """Raises ValueError unless `size` is a positive multiple of `multiple`, naming the nearest
+    valid sizes (`why`: the reason, e.g. "the patch grid must tile the image")."""
+    if size >= multiple and size % multiple == 0:
+        return size
+    below = (size // multiple) * multiple
+    nearest = ", ".join(str(s) for s in (below, below + multiple) if s >= multiple)
+    reason = f" ({why})" if why else ""
+    raise ValueError(f"{what} should be a multiple of {multiple}{reason}. Received {what}={size}. Nearest valid: {nearest}")

@@ -162,7 +162,7 @@ def test_command_line_error_is_one_line(results):
         ({"flops_budgets": [0.0]}, "`flops_budget` should be a fraction"),
         ({"confidence": "entropy"}, "Unknown confidence 'entropy'. Available: auto,"),
         ({"choices": [32, 19]}, "`choices` should be cached resolutions"),
-        ({"metric": "top3"}, "Unknown metric 'top3'. Available: top1, top5"),
+        ({"metric": "top3"}, "Unknown metric 'top3'. Available: auto, top1, top5, miou, pixel_acc"),
         ({"thresholds": "both"}, "Unknown thresholds 'both'. Available: auto, shared, per_class"),
     ],
 )

@@ -25,7 +25,7 @@ def test_topk_columns_are_named_for_the_k_used():
     assert rows[0]["images_per_sec"] == 4.0
     text = tables.to_markdown(rows, "two classes")
     assert "| Top-2 Accuracy (%) |" in text and "Top-5" not in text
-    assert "| 8x8 | -75.00 | 50.00 | 0.00 | 100.00 | 0.00 | 4.0 |" in text
+    assert "| 8x8 | 75.00 | 50.00 | 0.00 | 100.00 | 0.00 | 4.0 |" in text
 
 
 def test_native_row_is_the_caches_native_resolution_not_the_largest():

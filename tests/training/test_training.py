@@ -131,7 +131,7 @@ def test_training_pipeline_augments_reproducibly_with_new_draws_each_epoch():
 
 def test_scale_augmentation_shows_the_image_smaller_on_a_black_canvas():
     """What a lower input resolution shows the model: the whole image at a random side between
-    min_scale and 1 of its own, at a random place, the rest black; the same seed, the same draw."""
+    min_scale and 1 of its own, centred, the rest black; the same seed, the same draw."""
     white = tf.fill((32, 32, 3), 255.0)
     sides = set()
     for i in range(40):
@@ -141,6 +141,7 @@ def test_scale_augmentation_shows_the_image_smaller_on_a_black_canvas():
         side = rows[-1] - rows[0] + 1
         assert side == cols[-1] - cols[0] + 1 and 24 <= side <= 32  # 0.75..1 of 32 px
         assert int(ink.sum()) == pytest.approx(int(side) ** 2, abs=4 * int(side))  # a square (edges blend)
+        assert abs(rows[0] - (32 - rows[-1] - 1)) <= 1  # centred
         sides.add(int(side))
     assert len(sides) > 4  # the side varies
     seed = tf.constant([3, 1], tf.int64)

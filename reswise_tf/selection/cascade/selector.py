@@ -15,8 +15,8 @@ import numpy as np
 from reswise_tf.selection.cascade import confidence as conf_lib
 from reswise_tf.selection.cascade.config import DECISIONS, cascade_select
 from reswise_tf.selection.cascade.search import THRESHOLD_KINDS, check_threshold_kinds, choose_cascade, search_cascades
-from reswise_tf.selection.metrics import TopK
-from reswise_tf.selection.targets import Target, check_targets, metric_k
+from reswise_tf.selection.metrics import METRIC_NAMES, metric_named
+from reswise_tf.selection.targets import Target, check_targets
 from reswise_tf.utils.checks import check_choice, check_positive_int
 
 WITHOUT_GATE = "without the learned gate"
@@ -37,7 +37,8 @@ class Options:
       max_stages: most stages searched (one sweep: native included).
       confidence: one of `confidence.CONFIDENCES`, "learned", or "auto" (search all).
       thresholds: "shared", "per_class", or "auto" (search both).
-      metric: the accuracy a `max_drop` is measured in: "top1" or "top5" (the table's top-k).
+      metric: what a `max_drop` is measured in: "top1", "top5" (the table's top-k), "miou",
+        "pixel_acc", or "auto" (top-1; a segmentation: mIoU).
       decide: "own", "committee", or "auto" (one sweep: own; several models: both).
     """
 
@@ -46,7 +47,7 @@ class Options:
     max_stages: int = 3
     confidence: str = "auto"
     thresholds: str = "auto"
-    metric: str = "top1"
+    metric: str = "auto"
     decide: str = "auto"
 
     def __post_init__(self):
@@ -55,11 +56,14 @@ class Options:
         check_choice(self.confidence, ("auto", *conf_lib.CONFIDENCES, conf_lib.LEARNED), "confidence")
         check_choice(self.thresholds, ("auto", *THRESHOLD_KINDS), "thresholds")
         check_choice(self.decide, ("auto", *DECISIONS), "decide")
-        metric_k(self.metric, 1)
+        check_choice(self.metric, ("auto", *METRIC_NAMES), "metric")
 
-    @property
-    def confidences(self):
-        return (*conf_lib.CONFIDENCES, conf_lib.LEARNED) if self.confidence == "auto" else (self.confidence,)
+    def confidences(self, pool):
+        """The confidence kinds searched: all ("auto"; a segmentation has one, its mean pixel
+        confidence: "max_prob"), or the one asked for."""
+        if self.confidence != "auto":
+            return (self.confidence,)
+        return ("max_prob",) if pool.task == "segmentation" else (*conf_lib.CONFIDENCES, conf_lib.LEARNED)
 
     @property
     def threshold_kinds(self):
@@ -85,7 +89,8 @@ def run(part, options):
     results = []
     for candidates in groups:  # every stage, then (several models) each model's own
         search = search_cascades(pool, part.calibration, stages=options.stages, max_stages=options.max_stages,
-                                 confidences=options.confidences, metric=TopK(metric_k(options.metric, part.topk)),
+                                 confidences=options.confidences(pool),
+                                 metric=metric_named(options.metric, pool, part.topk),
                                  thresholds=options.threshold_kinds, decisions=options.decisions(pool),
                                  candidates=candidates, per_class_kinds=None if pool.single else PER_CLASS_KINDS,
                                  progress=part.progress if candidates is None else None)
