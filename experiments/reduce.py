@@ -70,8 +70,10 @@ def main(argv):
             checkpoint_dir=FLAGS.checkpoint_dir, native_resolution=FLAGS.native_resolution,
             preprocess=FLAGS.preprocess, crop_pct=FLAGS.crop_pct)
     if resolutions is None:
-        resolutions = registry.default_resolutions(loaded.native_resolution, loaded.min_resolution)
-        below = sorted(set(registry.default_resolutions(loaded.native_resolution)) - set(resolutions), reverse=True)
+        resolutions = registry.default_resolutions(loaded.native_resolution, loaded.min_resolution,
+                                                   loaded.size_multiple)
+        below = sorted(set(registry.default_resolutions(loaded.native_resolution, 1, loaded.size_multiple))
+                       - set(resolutions), reverse=True)
         if below and FLAGS.verbose:
             print(f"Note: {', '.join(map(str, below))} px of the default sizes are below the model's smallest size "
                   f"({loaded.min_resolution} px) and are left out.")

@@ -7,10 +7,11 @@ Layer-call counting sees only the layers a custom layer calls; attention written
 spatial-reduction attention, MobileNetV5's multi-query attention) would be missed. The graph
 sees every one: `MatMul` (m x n x k), `BatchMatMul` (batch x m x n x k), `Einsum` (the product
 of the sizes of its distinct letters, `attention.einsum_macs`), `Conv2D`/`Conv3D` (output
-elements x kernel size x input channels per group), `DepthwiseConv2dNative` (output elements x
-kernel size) and `Conv2DBackpropInput` (a transposed convolution: input elements x kernel size x
-output channels). Bias adds, normalisation, activations and softmax are not counted, as for the
-other layers.
+elements x kernel size x input channels per group; a dilated one by its real output, not the
+padded blocks TensorFlow lowers it to), `DepthwiseConv2dNative` (output elements x kernel size)
+and `Conv2DBackpropInput` (a transposed convolution: input elements x kernel size x output
+channels). Bias adds, normalisation, activations, softmax and resizing (bilinear upsampling:
+about 4 multiply-adds per output element, not counted) are not counted, as for the other layers.
 """
 
 import math
@@ -63,11 +64,21 @@ def op_macs(op):
         return attention.einsum_macs(equation, *(tuple(x.shape.as_list()) for x in op.inputs))
     if kind in _CONV:
         kernel = op.inputs[1].shape.as_list()
-        return math.prod(op.outputs[0].shape.as_list()) * math.prod(kernel[:-1])
+        return math.prod(_conv_output(op)) * math.prod(kernel[:-1])
     if kind == "DepthwiseConv2dNative":
         kernel = op.inputs[1].shape.as_list()
-        return math.prod(op.outputs[0].shape.as_list()) * kernel[0] * kernel[1]
+        return math.prod(_conv_output(op)) * kernel[0] * kernel[1]
     if kind == "Conv2DBackpropInput":  # a transposed convolution: every input pixel times the kernel
         kernel, grad = op.inputs[1].shape.as_list(), op.inputs[2].shape.as_list()
         return math.prod(grad) * math.prod(kernel[:-1])
     return 0
+
+
+def _conv_output(op):
+    """The output shape a convolution computes: a dilated one is lowered to SpaceToBatchND ->
+    convolution -> BatchToSpaceND, whose blocks are padded to a multiple of the rate; its real
+    output is the BatchToSpaceND's (counting the padded blocks would overcount up to 8x)."""
+    consumers = op.outputs[0].consumers()
+    if len(consumers) == 1 and consumers[0].type == "BatchToSpaceND":
+        return consumers[0].outputs[0].shape.as_list()
+    return op.outputs[0].shape.as_list()

@@ -51,3 +51,21 @@ def classifier_activation(model):
 def has_batch_norm(model):
     """Whether `model` (or a sub-model) has a BatchNormalization layer."""
     return any(isinstance(layer, keras.layers.BatchNormalization) for layer in all_layers(model))
+
+
+def is_segmenter(model):
+    """Whether `model` outputs a class map (batch, height, width, classes): a segmentation model."""
+    return len(model.outputs[0].shape) == 4
+
+
+def total_stride(model):
+    """The factor between a model's input and its smallest feature map (a U-Net's deepest
+    level): sizes that are not its multiples do not fit its skip connections. 1 when unknown."""
+    side = input_resolution(model)
+    smallest = [layer.output.shape[1] for layer in all_layers(model)
+                if hasattr(layer, "output") and not isinstance(layer, keras.Model)
+                and len(getattr(layer.output, "shape", ())) == 4 and layer.output.shape[1]]
+    if not side or not smallest:
+        return 1
+    stride = side // min(smallest)
+    return stride if stride and side % stride == 0 else 1

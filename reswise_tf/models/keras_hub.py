@@ -45,19 +45,24 @@ def _hub():
     return sys.modules.get("keras_hub")
 
 
+def _tasks(hub):
+    """The keras-hub tasks rebuilt here: image classifiers and segmenters."""
+    return hub.models.ImageClassifier, hub.models.ImageSegmenter
+
+
 def contains_hub(model):
     """Whether `model` is or contains a keras-hub backbone (keras-hub already imported)."""
     hub = _hub()
     if hub is None:
         return False
-    kinds = (hub.models.Backbone, hub.models.ImageClassifier)
+    kinds = (hub.models.Backbone, *_tasks(hub))
     return isinstance(model, kinds) or any(isinstance(layer, kinds) for layer in all_layers(model))
 
 
 def is_hub_classifier(model):
-    """Whether `model` is a keras-hub image classifier (a task with a backbone)."""
+    """Whether `model` is a keras-hub image classifier or segmenter (a task with a backbone)."""
     hub = _hub()
-    return hub is not None and isinstance(model, hub.models.ImageClassifier)
+    return hub is not None and isinstance(model, _tasks(hub))
 
 
 def rescale_hub(model, resolution, head=None, antialias=True):
@@ -66,10 +71,10 @@ def rescale_hub(model, resolution, head=None, antialias=True):
     hub = _hub()
     if isinstance(model, hub.models.Backbone):
         return backbone_at(model, resolution, antialias)
-    if isinstance(model, hub.models.ImageClassifier):
+    if isinstance(model, _tasks(hub)):
         if head == "adaptive_pool":
             return _pooled_head_at(model, resolution, antialias)
-        return classifier_at(model, resolution, antialias)
+        return task_at(model, resolution, antialias)
     return _functional_at(model, resolution, antialias)
 
 
@@ -86,9 +91,12 @@ def plain(value):
 def backbone_at(backbone, resolution, antialias=True):
     """A keras-hub backbone rebuilt at `resolution` from its constructor arguments, weights copied."""
     config = plain(backbone.get_config())
+    if "image_encoder" in config:  # a segmenter's backbone around an image backbone (DeepLabV3, SegFormer)
+        config["image_encoder"] = backbone_at(backbone.image_encoder, resolution, antialias)
     key = "input_shape" if "input_shape" in config else "image_shape"
-    old = tuple(config[key])
-    config[key] = (resolution, resolution, old[-1])
+    old = tuple(config[key]) if key in config else tuple(backbone.input.shape[1:])
+    if key in config:
+        config[key] = (resolution, resolution, old[-1])
     config.update(_family_arguments(backbone, config, resolution))
     new = type(backbone).from_config(config)
     _check_same_layers(backbone, new, resolution)
@@ -96,9 +104,10 @@ def backbone_at(backbone, resolution, antialias=True):
     return new
 
 
-def classifier_at(model, resolution, antialias=True):
-    """A keras-hub image classifier rebuilt around its backbone rebuilt at `resolution`; its
-    preprocessor's image size (when it has one) set to `resolution`."""
+def task_at(model, resolution, antialias=True):
+    """A keras-hub task (an image classifier or segmenter) rebuilt around its backbone rebuilt at
+    `resolution` (a segmenter's final resizing follows the new input); its preprocessor's image
+    size (when it has one) set to `resolution`."""
     backbone = backbone_at(model.backbone, resolution, antialias)
     config = plain(model.get_config())
     config["backbone"] = backbone
@@ -164,10 +173,26 @@ def _family_arguments(backbone, config, resolution):
                      f"({config['window_size']}) and even grids before the last")
     elif family == "MiTBackbone":
         stride = math.prod(config["layerwise_strides"])
-        _check_sizes(resolution, lambda s: s % stride == 0, f"SegFormer's MiT needs multiples of its total stride {stride}")
+        _check_sizes(resolution, lambda s: _mit_ok(config, s), f"SegFormer's MiT needs multiples of its total stride "
+                     f"{stride}, a last grid of at least 2 and every grid at least its reduction ratio")
+    elif family == "DeepLabV3Backbone":
+        stride = 2 ** int(config["spatial_pyramid_pooling_key"][-1])
+        _check_sizes(resolution, lambda s: s % stride == 0, f"DeepLabV3 needs multiples of the stride {stride} of its "
+                     "pyramid-pooling level (else its maps are rounded and the output is not the image's size)")
     elif family == "EfficientNetBackbone":
         return {"num_features": backbone.get_layer("top_conv").filters}  # its get_config drops it
     return {}
+
+
+def _mit_ok(config, size):
+    grid = size
+    for stride, ratio in zip(config["layerwise_strides"], config["layerwise_sr_ratios"]):
+        if grid % stride:
+            return False
+        grid //= stride
+        if grid < ratio:
+            return False
+    return grid >= 2
 
 
 def _swin_ok(config, size):
@@ -191,7 +216,7 @@ def _check_sizes(resolution, ok, rule, span=512):
 
 # Layer config keys that legitimately follow the image size (keras-hub derives them from it).
 _SIZE_KEYS = {"name", "batch_shape", "batch_input_shape", "image_shape", "input_shape", "image_size",
-              "input_resolution", "num_patches", "num_positions", "window_size", "shift_size", "target_shape", "dtype",
+              "input_resolution", "num_patches", "num_positions", "window_size", "shift_size", "target_shape", "height", "width", "dtype",
               "trainable"}
 
 
@@ -206,6 +231,8 @@ def _check_same_layers(old, new, resolution):
     for a, b in zip(old_layers, new_layers):
         if problem:
             break
+        if isinstance(a, keras.Model):  # a nested model: its layers are compared one by one
+            continue
         ca, cb = _comparable(_config(a)), _comparable(_config(b))
         differ = sorted(k for k in set(ca) | set(cb) if ca.get(k) != cb.get(k))
         if type(a) is not type(b) or differ:
@@ -261,7 +288,7 @@ def _functional_at(model, resolution, antialias):
         if isinstance(layer, hub.models.Backbone):
             return backbone_at(layer, resolution, antialias)
         if isinstance(layer, hub.models.ImageClassifier):
-            return classifier_at(layer, resolution, antialias)
+            return task_at(layer, resolution, antialias)
         return type(layer).from_config(layer.get_config())
 
     image = keras.Input((resolution, resolution, model.inputs[0].shape[-1]), name=model.inputs[0].name)
@@ -283,7 +310,7 @@ def with_converter(classifier):
     if None in size or size[0] != size[1]:
         raise RescaleError(f"keras-hub classifier '{classifier.name}' has no square image size: {size}")
     if size[0] != classifier.backbone.input.shape[1]:
-        classifier = classifier_at(classifier, size[0])
+        classifier = task_at(classifier, size[0])
     image = keras.Input((size[0], size[1], classifier.backbone.input.shape[-1]), name="image")
     x = image
     scale, offset = getattr(converter, "scale", None), getattr(converter, "offset", None)

@@ -9,7 +9,7 @@ import numpy as np
 
 from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess
 from reswise_tf.models import keras_hub
-from reswise_tf.models.inspect import input_resolution
+from reswise_tf.models.inspect import input_resolution, is_segmenter, total_stride
 from reswise_tf.models.registry import ArchSpec, get_arch
 
 MODEL_EXTENSIONS = (".keras", ".h5")
@@ -60,6 +60,14 @@ class LoadedModel:
     def min_resolution(self):
         """The smallest size its architecture builds with the same weights (1 when unknown)."""
         return self.arch.min_resolution if self.arch is not None else 1
+
+    @property
+    def size_multiple(self):
+        """Sizes must be multiples of this: the architecture's, else a segmentation model's total
+        stride (its skip connections), else 1."""
+        if self.arch is not None:
+            return self.arch.size_multiple
+        return total_stride(self.model) if is_segmenter(self.model) else 1
 
     @property
     def num_outputs(self):

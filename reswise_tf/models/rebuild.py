@@ -97,11 +97,13 @@ def rebuild(model, resolution, head=None, antialias=True):
         shapes = [tuple(x.shape) for x in functional.inputs]
         raise RescaleError(f"Model '{model.name}' should have one image input (batch, height, "
                            f"width, channels). Received input shapes {shapes}")
-    _refuse_fixed_size_layers(model)
+    trained = tuple(functional.inputs[0].shape[1:3])
+    segmenter = len(functional.outputs[0].shape) == 4
+    _refuse_fixed_size_layers(model, trained if segmenter else None)
     channels = functional.inputs[0].shape[-1]
     name = functional.inputs[0]._keras_history.operation.name
     image = keras.Input((resolution, resolution, channels), name=name)
-    context = {"resolution": resolution, "head": head, "antialias": antialias}
+    context = {"resolution": resolution, "head": head, "antialias": antialias, "input_sized": trained if segmenter else None}
     outputs = _run_graph(functional, [image], context)
     return keras.Model(image, outputs[0] if len(outputs) == 1 else outputs, name=model.name)
 
@@ -117,8 +119,13 @@ def _functional(model):
     return model
 
 
-def _refuse_fixed_size_layers(model):
+def _refuse_fixed_size_layers(model, input_size=None):
+    """Refuses a layer that resizes to a fixed size; a segmenter's `Resizing` to its own input
+    size (`input_size`: it brings the class map back to the image) is re-derived instead."""
     for layer in all_layers(model):
+        if input_size is not None and isinstance(layer, keras.layers.Resizing) and \
+                (layer.height, layer.width) == tuple(input_size):
+            continue
         if isinstance(layer, _FIXED_SIZE_LAYERS):
             raise RescaleError(
                 f"Model '{model.name}' has layer '{layer.name}' ({type(layer).__name__}), whose "
@@ -199,6 +206,11 @@ def _fresh_copy(node, new_inputs, consumers, context):
             vit.check_size(side, op.kernel_size[0], what="resolution")
     if vit.is_position_table(op):
         config["input_dim"] = new_inputs[0].shape[1]  # one row per token at the new size
+    if context.get("input_sized") and isinstance(op, keras.layers.Resizing) and \
+            (op.height, op.width) == tuple(context["input_sized"]):
+        if context["resolution"] is None:
+            raise SizeDependentError(f"Layer '{op.name}' resizes to the input size: one size at a time")
+        config["height"] = config["width"] = context["resolution"]  # a segmenter's map back to its image
     return type(op).from_config(config)
 
 

@@ -14,11 +14,11 @@ backbone's constructor arguments (`keras_hub`).
 
 from reswise_tf.cost.flops import count_macs
 from reswise_tf.models import vit
-from reswise_tf.models.inspect import RescaleError, classifier_activation, input_resolution
+from reswise_tf.models.inspect import RescaleError, classifier_activation, input_resolution, is_segmenter, total_stride
 from reswise_tf.models.keras_hub import contains_hub, rescale_hub
 from reswise_tf.models.rebuild import HEADS, rebuild
 from reswise_tf.models.registry import get_arch
-from reswise_tf.utils.checks import check_choice, check_resolution
+from reswise_tf.utils.checks import check_choice, check_multiple, check_resolution
 
 __all__ = ["HEADS", "RescaleError", "copy_weights", "input_resolution", "rescale", "rescale_all"]
 
@@ -45,11 +45,12 @@ def rescale(model, resolution, arch=None, head=None):
         size where it is known).
     """
     spec = get_arch(arch) if arch is not None else None
-    check_resolution(resolution, spec.min_resolution if spec else 1, arg="resolution",
-                     arch=spec.name if spec else None)
+    spec.check(resolution) if spec else check_resolution(resolution)
     check_choice(head, HEADS, "head")
     if contains_hub(model):  # the other kind of model: keras-hub's, rebuilt from constructor arguments
         return rescale_hub(model, resolution, head=head)
+    if spec is None and is_segmenter(model) and total_stride(model) > 1:
+        check_multiple(resolution, total_stride(model), "resolution", f"the total stride of '{model.name}'")
     if spec is None or head is not None:
         return rebuild(model, resolution, head=head)
     if spec.fixed_head and resolution != input_resolution(model):
@@ -76,7 +77,7 @@ def rescale_all(model, resolutions, arch=None, head=None):
     """
     spec = get_arch(arch) if arch is not None else None
     for r in resolutions:
-        check_resolution(r, spec.min_resolution if spec else 1, arg="resolution", arch=spec.name if spec else None)
+        spec.check(r) if spec else check_resolution(r)
     check_choice(head, HEADS, "head")
     shared = None
     if head is None and not contains_hub(model) and not (spec is not None and spec.fixed_head):

@@ -228,3 +228,36 @@ def test_a_saved_classifier_is_normalised_by_its_own_converter_then_rescaled(tmp
     reduced = rescale(loaded.model, 24)
     np.testing.assert_allclose(np.asarray(reduced(raw[:, :24, :24])),
                                np.asarray(rescale(original, 24)(raw[:, :24, :24] / 127.5 - 1.0)), rtol=1e-5, atol=1e-5)
+
+
+def _segmenters(size):
+    """Small random DeepLabV3+ (on a ResNet) and SegFormer (on a MiT), 11 classes."""
+    shape = (size, size, 3)
+    encoder = M.ResNetBackbone(input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 16],
+                               stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
+                               image_shape=shape)
+    deeplab = M.DeepLabV3ImageSegmenter(backbone=M.DeepLabV3Backbone(
+        image_encoder=encoder, spatial_pyramid_pooling_key="P3", upsampling_size=2, dilation_rates=[2, 4],
+        low_level_feature_key="P2", projection_filters=8, image_shape=shape), num_classes=11)
+    mit = M.MiTBackbone(layerwise_depths=[1, 1], num_layers=2, layerwise_num_heads=[1, 2], layerwise_sr_ratios=[2, 1],
+                        max_drop_path_rate=0.1, layerwise_patch_sizes=[7, 3], layerwise_strides=[4, 2],
+                        image_shape=shape, hidden_dims=[8, 16])
+    segformer = M.SegFormerImageSegmenter(backbone=M.SegFormerBackbone(image_encoder=mit, projection_filters=16),
+                                          num_classes=11)
+    return {"deeplabv3": deeplab, "segformer": segformer}
+
+
+@pytest.mark.parametrize("family", ["deeplabv3", "segformer"])
+def test_segmenters_rebuild_their_encoder_and_resize_their_maps_to_the_new_input(family):
+    keras.utils.set_random_seed(0)
+    original = _randomise(_segmenters(32)[family])
+    np.testing.assert_array_equal(np.asarray(rescale(original, 32)(_x(32), training=False)),
+                                  np.asarray(original(_x(32), training=False)))
+    reduced = rescale(original, 16)
+    direct = _segmenters(16)[family]
+    copy_in_order(original.weights, direct.weights, lambda *args: None)
+    got = np.asarray(reduced(_x(16), training=False))
+    assert got.shape == (2, 16, 16, 11)  # the class map at the input's size
+    np.testing.assert_allclose(got, np.asarray(direct(_x(16), training=False)), rtol=1e-5, atol=1e-5)
+    with pytest.raises(RescaleError, match="Nearest valid"):
+        rescale(original, 20 if family == "deeplabv3" else 12)
