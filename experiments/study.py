@@ -30,7 +30,8 @@ flags.DEFINE_integer("num_train_examples", 0, "Training images per epoch (0: all
 flags.DEFINE_integer("num_eval_examples", 0, "Test images per resolution (0: all). Default: 0.")
 flags.DEFINE_integer("batch_size", _D.batch_size, f"Training batch size. Default: {_D.batch_size}.")
 flags.DEFINE_integer("recalibrate_bn", _D.recalibrate_bn, f"Also evaluate with BatchNorm re-estimated on N training images (0: off). Default: {_D.recalibrate_bn}.")
-flags.DEFINE_bool("select", _D.select, "Run the per-image selectors on every cache. Default: True.")
+flags.DEFINE_bool("select", _D.select, "Run the per-image selectors on every cache, and across the models. Default: True.")
+flags.DEFINE_bool("segmentation", _D.segmentation, "Also the U-Net on fashion_mnist_scenes (the thesis's future work: segmentation at lower resolutions). Default: False.")
 flags.DEFINE_list("models", [m.arch for m in study.DEFAULT_MODELS], f"Models of the study. Default: {','.join(m.arch for m in study.DEFAULT_MODELS)}.")
 flags.DEFINE_string("data_dir", None, "TFDS data directory. Default: ~/tensorflow_datasets.")
 flags.DEFINE_bool("download", False, "Let TFDS download the dataset. Default: False.")
@@ -58,6 +59,7 @@ def main(argv):
         batch_size=FLAGS.batch_size,
         data_dir=FLAGS.data_dir,
         download=FLAGS.download,
+        segmentation=FLAGS.segmentation,
     )
     study.run_study(FLAGS.output_dir, FLAGS.checkpoint_dir, settings, [known[name] for name in names],
                     verbose=FLAGS.verbose, pretrained_dir=FLAGS.pretrained_dir)

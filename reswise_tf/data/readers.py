@@ -20,7 +20,7 @@ import tensorflow as tf
 from reswise_tf.data import scenes, segmentation
 from reswise_tf.data.fashion_mnist import DEBIAN_FASHION_MNIST, FASHION_MNIST_CANVAS, fashion_mnist_debian_source
 from reswise_tf.data.labels import IMAGENET_CLASSES, Labels, is_imagenet_name
-from reswise_tf.data.source import DataError, DataSource
+from reswise_tf.data.source import IGNORE_LABEL, DataError, DataSource
 
 # Decoded by TensorFlow, and by Pillow (TIFF, which TensorFlow does not decode).
 TF_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -308,8 +308,9 @@ def from_memory(data, *, num_classes, name="in-memory"):
 
     Args:
       data: a tuple `(images, labels)` of numpy arrays (uint8 or float images (N, H, W, C) or
-        grayscale (N, H, W); int labels (N,)), or a `tf.data.Dataset` of `(image, label)` pairs
-        or `{"image", "label"}` dicts, one example per element (not batched).
+        grayscale (N, H, W); int labels (N,), or class maps (N, H, W) of a segmentation, 255
+        not scored), or a `tf.data.Dataset` of `(image, label)` pairs or `{"image", "label"}`
+        dicts, one example per element (not batched).
       num_classes: classes of the label space (the model's outputs).
       name: how the source is named in reports.
     """
@@ -319,17 +320,23 @@ def from_memory(data, *, num_classes, name="in-memory"):
         images, labels = np.asarray(data[0]), np.asarray(data[1])
         if images.ndim == 3:
             images = images[..., None]
-        if images.ndim != 4 or labels.shape != (len(images),):
+        maps = labels.ndim == 3 and labels.shape == images.shape[:3]
+        if images.ndim != 4 or (labels.shape != (len(images),) and not maps):
             raise DataError(
-                "`data` should be (images (N, H, W, C), labels (N,)). Received shapes "
+                "`data` should be (images (N, H, W, C), labels (N,) or class maps (N, H, W)). Received shapes "
                 f"{images.shape} and {labels.shape}"
             )
-        if len(labels) and not (0 <= labels.min() and labels.max() < num_classes):
+        scored = labels[labels != IGNORE_LABEL] if maps else labels
+        if len(scored) and not (0 <= scored.min() and scored.max() < num_classes):
             raise DataError(
-                f"`data` has labels {int(labels.min())}..{int(labels.max())}, but the model has {num_classes} "
+                f"`data` has labels {int(scored.min())}..{int(scored.max())}, but the model has {num_classes} "
                 f"outputs (classes 0..{num_classes - 1}): they are not the same label set")
-        ds = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels.astype(np.int64)})
+        ds = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels.astype(np.uint8 if maps else np.int64)})
         count, small = len(images), max(images.shape[1:3]) <= SMALL_IMAGE_MAX
+        if maps:
+            return DataSource(name=name, split=None, dataset=ds.enumerate().map(lambda i, ex: {**ex, "index": i}),
+                              num_examples=count, num_classes=num_classes, small_images=True, label_kind="ids",
+                              task="segmentation")
     else:
         raise DataError(
             "`data` should be a tf.data.Dataset of (image, label) or {'image', 'label'} elements, "

@@ -5,7 +5,7 @@ only small arrays leave it, and which table the records make:
 
 * `Classification`: the `kept_classes` most probable class ids and their probabilities (a
   softmax applied to models that end in logits) -> `PredictionTable`.
-* `Segmentation`: the predicted logits resized back to the label's own resolution (bilinear;
+* `Segmentation`: the predicted class probabilities resized back to the label's own resolution (bilinear;
   the label is never resized), then per class the pixels predicted and labelled (intersection)
   and in either (union), the pixels right and scored (ignore-label pixels left out), and the
   mean top probability over the pixels (the image's confidence) -> `SegmentationTable`. No

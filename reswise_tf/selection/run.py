@@ -109,8 +109,9 @@ def _warn_if_small(split, pool, calibration_fraction):
     """Warns when the calibration part is too small for a trustworthy fit."""
     n, classes = len(split.calibration), len(set(pool.labels.tolist()))
     if n < max(MIN_CALIBRATION, classes):
+        per = "" if pool.task == "segmentation" else f" for {classes} classes"  # a class map has no one label
         warnings.warn(
-            f"The calibration part has {n} image(s) for {classes} classes: the cascade is fitted on too few "
+            f"The calibration part has {n} image(s){per}: the cascade is fitted on too few "
             f"images to be trusted (aim for at least {max(MIN_CALIBRATION, classes)}). Give it more with a larger "
             f"--calibration_fraction (now {calibration_fraction}) or a sweep over more images.",
             stacklevel=3,

@@ -27,6 +27,7 @@ from reswise_tf.training.recipes import recipe_for
 from reswise_tf.utils.files import atomic_write_text
 from reswise_tf.workflows.model_choice import open_model, train_missing
 from reswise_tf.workflows.reduce import run_reduce
+from reswise_tf.workflows.select import select
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,12 +41,14 @@ class StudyModel:
       title: table title.
       thesis: the thesis's table it is compared with, size ratio by size ratio:
         (architecture, native resolution) in `report.thesis`, or None.
+      dataset: its dataset when it is not the study's (the segmentation model's scenes).
     """
 
     arch: str
     resolutions: tuple
     title: str
     thesis: tuple | None = None
+    dataset: str | None = None
 
     @property
     def recipe(self):
@@ -72,6 +75,14 @@ DEFAULT_MODELS = (
     StudyModel("resnet18_small", (64, 56, 48, 40, 32, 24, 16), "Table 3: ResNet-18 (small) trained at 64x64",
                ("resnet152", 224)),
 )
+# The thesis's future work: a U-Net on composite scenes of Fashion-MNIST items (`--segmentation`).
+SEGMENTATION_MODEL = StudyModel("unet_small", (64, 56, 48, 40, 32, 24, 16),
+                                "Segmentation: U-Net (small) trained at 64x64 on fashion_mnist_scenes",
+                                dataset="fashion_mnist_scenes")
+# Targets of the selection over every model of the study: the default half point below the most
+# accurate stage, the random selector's FLOPs, the most accurate cascade within 1.5x the most
+# accurate stage's MACs, and within 0.1 points of the committee of every model's native.
+MODEL_TARGETS = dict(max_drops=[0.5, "0.1@committee"], flops_budgets=["random", 1.5])
 
 
 @dataclasses.dataclass
@@ -87,6 +98,7 @@ class StudySettings:
         are not used).
       epochs, num_train_examples, batch_size: override the recipes' training length (None: the
         recipe's; the whole training split; 128).
+      segmentation: also the U-Net on fashion_mnist_scenes (`SEGMENTATION_MODEL`).
     """
 
     dataset: str = "fashion_mnist"
@@ -99,6 +111,7 @@ class StudySettings:
     batch_size: int = 128
     data_dir: str | None = None
     download: bool = False
+    segmentation: bool = False
 
 
 def run_study(output_dir, checkpoint_dir, settings=None, study_models=DEFAULT_MODELS, verbose=1, pretrained_dir=None):
@@ -112,13 +125,16 @@ def run_study(output_dir, checkpoint_dir, settings=None, study_models=DEFAULT_MO
     cached predictions. Returns {arch: rows}.
     """
     settings = settings or StudySettings()
-    load = dict(data_dir=settings.data_dir, download=settings.download)
-    train_source = data.load_source(settings.dataset, split="train", **load)
-    test_source = data.load_source(settings.dataset, split="test", **load)
+    models = list(study_models) + ([SEGMENTATION_MODEL] if settings.segmentation else [])
     facts_path = os.path.join(output_dir, "study.json")
     facts = json.load(open(facts_path)) if os.path.exists(facts_path) else {}
-    results, selections = {}, {}
-    for m in study_models:
+    results, selections, sources = {}, {}, {}
+    for m in models:
+        dataset = m.dataset or settings.dataset
+        if dataset not in sources:
+            load = dict(data_dir=settings.data_dir, download=settings.download)
+            sources[dataset] = [data.load_source(dataset, split=split, **load) for split in ("train", "test")]
+        train_source, test_source = sources[dataset]
         ckpt = _checkpoint(m, settings, checkpoint_dir, pretrained_dir, train_source, test_source, verbose)
         facts[m.key] = {**facts.get(m.key, {}), "checkpoint": ckpt, **_training_facts(ckpt)}
         start = time.time()
@@ -130,14 +146,31 @@ def run_study(output_dir, checkpoint_dir, settings=None, study_models=DEFAULT_MO
             selections[m.arch] = _select(m, os.path.join(output_dir, m.key), verbose)
             facts[m.key]["selection_seconds"] = round(time.time() - start, 1)
         atomic_write_text(facts_path, json.dumps(facts, indent=2))
-    text = study_markdown(results, selections, facts, study_models, settings)
+    classifiers = [m for m in models if m.dataset is None]
+    if settings.select and len(classifiers) > 1:
+        start = time.time()
+        selections["models"] = _select_models(classifiers, output_dir, verbose)
+        facts["models_selection_seconds"] = round(time.time() - start, 1)
+        atomic_write_text(facts_path, json.dumps(facts, indent=2))
+    text = study_markdown(results, selections, facts, models, settings)
     atomic_write_text(os.path.join(output_dir, "study.md"), text)
     return results
 
 
+def _select_models(models, output_dir, verbose):
+    """The selection over every (model, resolution) of the study's classifiers (committees and
+    cascades across models) into `output_dir/models/`; returns its Markdown."""
+    if verbose:
+        print(f"== Selecting a model and a resolution per image among {', '.join(m.key for m in models)}")
+    title = "Per-image selection across the study's models and resolutions"
+    report = select([os.path.join(output_dir, m.key) for m in models], ("all",), output_dir=os.path.join(
+        output_dir, "models"), title=title, verbose=verbose, **MODEL_TARGETS)
+    return selection_report.to_markdown(report, title)
+
+
 def _checkpoint(m, settings, checkpoint_dir, pretrained_dir, train_source, test_source, verbose):
     """`m`'s checkpoint: shipped, trained earlier, or trained now by its recipe."""
-    name = m.checkpoint_name(settings.dataset)
+    name = m.checkpoint_name(m.dataset or settings.dataset)
     shipped = os.path.join(pretrained_dir, name) if pretrained_dir else None
     if shipped and not settings.retrain and os.path.exists(shipped):
         return shipped
@@ -161,7 +194,7 @@ def _training_facts(ckpt):
 def _reduce(m, ckpt, settings, test_source, train_source, output_dir, verbose):
     config = SweepConfig(resolutions=list(m.resolutions), batch_size=128, num_examples=settings.num_eval_examples)
     if verbose:
-        print(f"== Reducing {m.arch} ({m.resolution}px) on {settings.dataset} test: {list(m.resolutions)}")
+        print(f"== Reducing {m.arch} ({m.resolution}px) on {m.dataset or settings.dataset} test: {list(m.resolutions)}")
     loaded = open_model(test_source.labels, arch=m.arch, weights=ckpt)
     return run_reduce(loaded, test_source, config, output_dir, verbose=verbose, title=m.title,
                       bn_source=train_source if settings.recalibrate_bn else None, bn_images=settings.recalibrate_bn)
@@ -197,6 +230,8 @@ def study_markdown(results, selections, facts, study_models, settings):
             lines += [_beside_the_thesis(results[m.arch], m, settings.dataset), ""]
         if m.arch in selections:
             lines += [selections[m.arch], ""]
+    if "models" in selections:
+        lines += [selections["models"], "", "![Across models](models/pareto.png)", ""]
     return "\n".join(lines)
 
 
