@@ -11,9 +11,9 @@ import shlex
 import pytest
 
 from reswise_tf import data, models, training
-from reswise_tf.report import tables
 from reswise_tf.models import SmallResNet
 from reswise_tf.models.unet import UNetSmall
+from reswise_tf.report import tables
 from reswise_tf.workflows import study
 from tests.helpers import ROOT
 
