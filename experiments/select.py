@@ -69,8 +69,8 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string(
     "metric",
-    "top1",
-    "Cascade: the accuracy --max_drop is measured in: top1 or top5. Default: top1.",
+    "auto",
+    "Cascade: what --max_drop is measured in: top1, top5, or for a segmentation miou, pixel_acc; auto: top1 (a segmentation: miou). Default: auto.",
 )
 flags.DEFINE_string("decide", "auto", "Cascade: each stage decides on its own prediction (own), on the committee of the stages so far (committee), or auto (one sweep: own; several: both). Default: auto.")
 flags.DEFINE_float(

@@ -2,7 +2,7 @@
 items; folder and TFDS (mock) sources give padded class maps and refuse masks that do not fit;
 a U-Net's sweep scores each image at its label's own size (equal to a hand computation); the
 selectors run on the cache in mIoU; a classifier and a segmentation set are refused before any
-work; and the command line runs the sweep."""
+work; and the command lines run the sweep and the selection."""
 
 import os
 
@@ -174,6 +174,9 @@ def test_the_command_line_sweeps_a_unet_checkpoint_on_the_scenes(tmp_path):
                         f"--weights={checkpoint}", "--resolutions=64,32", "--num_examples=8", f"--output_dir={out}")
     assert result.returncode == 0, result.stderr
     assert "mIoU" in (out / "results.md").read_text()
+    selected = run_module("experiments.select", f"--results_dir={out}", "--max_drop=1")
+    assert selected.returncode == 0, selected.stderr
+    assert "miou" in (out / "selection.csv").read_text().splitlines()[0]
     refused = run_module("experiments.reduce", "--arch=resnet18_small", "--dataset=fashion_mnist_scenes",
                          "--weights=none", f"--output_dir={tmp_path / 'no'}")
     assert refused.returncode != 0 and "segmentation" in one_error_line(refused.stderr)
