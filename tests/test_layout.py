@@ -161,3 +161,32 @@ def test_the_selection_stage_runs_without_tensorflow():
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _readme_layout():
+    """{package path: [module names]} of README's Layout block: `  pkg/  name (what), name, ...`,
+    continued on more-indented lines; parenthesised notes are not names."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    block = re.search(r"## Layout\n.*?```\nreswise_tf/\n(.*?)```", text, re.S).group(1)
+    listed, package = {}, None
+    for line in block.splitlines():
+        head = re.match(r"  ([a-z_/]+/)\s+(.*)", line)
+        if head:
+            package, line = head.group(1).rstrip("/"), head.group(2)
+        listed.setdefault(package, []).append(line)
+    names = {}
+    for package, lines in listed.items():
+        joined = " ".join(lines)
+        while "(" in joined:
+            joined = re.sub(r"\([^()]*\)", "", joined)
+        names[package] = sorted(n.strip() for n in joined.split(",") if n.strip())
+    return names
+
+
+def test_readme_layout_names_every_module():
+    modules = {}
+    for rel, _ in _modules():
+        if not rel.endswith("__init__.py") and os.sep in rel:
+            package, name = os.path.split(rel[: -len(".py")])
+            modules.setdefault(package.replace(os.sep, "/"), []).append(name)
+    assert _readme_layout() == {package: sorted(names) for package, names in modules.items()}
