@@ -1,6 +1,6 @@
 """The package's shape: every subpackage imports only those below it, no module imports itself
-through a loop, BUILD's deps are what each stage imports, and no library function is longer
-than about a screen."""
+through a loop, BUILD's deps are what each stage imports, no library function is longer than
+about a screen, README's Layout names every module, and tests/ has a folder per stage."""
 
 import ast
 import os
@@ -190,3 +190,9 @@ def test_readme_layout_names_every_module():
             package, name = os.path.split(rel[: -len(".py")])
             modules.setdefault(package.replace(os.sep, "/"), []).append(name)
     assert _readme_layout() == {package: sorted(names) for package, names in modules.items()}
+
+
+def test_tests_mirror_every_stage():
+    folders = {name for name in os.listdir(os.path.join(ROOT, "tests"))
+               if os.path.isfile(os.path.join(ROOT, "tests", name, "__init__.py"))}
+    assert set(LEVEL) <= folders, sorted(set(LEVEL) - folders)

@@ -1,6 +1,6 @@
 """Measured latency: what is timed (the median of the timed calls, warm-up excluded) and the
-speed-up arithmetic, with a clock the test controls; and a real measurement that orders two
-models whose costs differ 16-fold."""
+speed-up arithmetic, with a clock the test controls; the real clock times real calls. No
+wall-clock comparison here: benchmarks/ measure speed side by side."""
 
 import itertools
 
@@ -42,9 +42,11 @@ def test_speedups_are_native_latency_over_latency():
     assert columns[8] == {"latency_b1_ms": 1.0, "latency_b32_ms": 8.0, "speedup_b1": 4.0, "speedup_b32": 5.0}
 
 
-def test_a_16_times_cheaper_model_is_measured_faster():
-    big, small = tiny_classifier(128), rescale(tiny_classifier(128), 32)
-    assert latency.median_latency(small, 32, repeats=7) < latency.median_latency(big, 32, repeats=7)
+def test_the_real_clock_times_real_calls():
+    """With the default clock the model really runs: a positive, finite median (how fast is a
+    benchmark's question, not a unit test's)."""
+    value = latency.median_latency(tiny_classifier(16), 4, repeats=3)
+    assert 0 < value < 60
 
 
 @pytest.mark.parametrize("kw", [{"batch_size": 0}, {"batch_size": 2, "repeats": 0}])

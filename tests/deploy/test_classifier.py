@@ -58,12 +58,6 @@ def setup():
     return models, images, SweepCache(tables), probe
 
 
-def test_confidences_vary(setup):
-    _, _, cache, _ = setup
-    for r in STAGES:
-        assert np.std(cache.top_probs(r)[:, 0]) > 0.02
-
-
 @pytest.mark.parametrize(
     "confidence, thresholds",
     [("max_prob", "shared"), ("calibrated_margin", "shared"), ("max_prob", "per_class")],

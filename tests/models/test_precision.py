@@ -1,8 +1,6 @@
 """Reduced precision: the same weights computing in bfloat16/float16, float32 outputs; a sweep
 records its precision, refuses to mix precisions in one directory, and compares with float32."""
 
-import warnings
-
 import keras
 import numpy as np
 import pytest
@@ -10,7 +8,6 @@ import pytest
 from reswise_tf.evaluation import FLOAT32_VARIANT, SweepConfig, SweepMismatchError, load_tables, sweep
 from reswise_tf.models import get_arch, rescale
 from reswise_tf.models.dtype_policy import model_precision, precision_scope, with_precision
-from reswise_tf.runtime import precision as precision_lib
 from reswise_tf.workflows import run_reduce
 from tests.helpers import array_source, loaded
 
@@ -40,23 +37,6 @@ def test_precision_scope_builds_mixed_layers_and_restores_the_policy():
     with precision_scope("bfloat16"):
         model = get_arch("resnet18_small").build(16, classes=3)
     assert model_precision(model) == "bfloat16" and keras.config.dtype_policy().name == "float32"
-
-
-def test_unknown_precision_is_named():
-    with pytest.raises(ValueError, match="Unknown precision 'int8'. Available: float32, bfloat16, float16"):
-        SweepConfig(resolutions=[16], precision="int8")
-
-
-def test_slow_precision_is_said_once(monkeypatch):
-    monkeypatch.setattr(precision_lib, "fast_support", lambda p: (False, "no fast support (test)"))
-    monkeypatch.setattr(precision_lib, "_noted", set())
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        precision_lib.note_if_slow("bfloat16")
-        precision_lib.note_if_slow("bfloat16")
-        precision_lib.note_if_slow("float32")
-    assert [str(w.message) for w in caught] == [
-        "--precision=bfloat16: no fast support (test). Results are still computed in bfloat16."]
 
 
 def test_a_sweep_records_its_precision_and_never_mixes(tmp_path):

@@ -6,11 +6,18 @@ import pytest
 from reswise_tf.models import registry as architectures
 
 
-def test_registry_names_the_thesis_architectures():
-    # the 40 keras.applications, our ResNet-18 and our four ViTs
-    assert len(architectures.ARCHITECTURES) == 45
-    for name in ("resnet50", "resnet101", "resnet152", "mobilenet_v2", "nasnet", "resnet18_small"):
-        assert architectures.get_arch(name).name in architectures.ARCHITECTURES
+def test_the_registry_holds_every_keras_application_under_its_lower_case_name_and_ours():
+    constructors = {n: f for n, f in vars(keras.applications).items() if n[0].isupper() and callable(f)}
+    assert len(constructors) == 40
+    for name, constructor in constructors.items():
+        assert architectures.get_arch(name.lower()).builder is constructor, name
+    ours = {"resnet18_small", "unet_small", "vit_ti16", "vit_s16", "vit_b16", "vit_small_p8"}
+    assert set(architectures.ARCHITECTURES) == {n.lower() for n in constructors} | ours
+
+
+def test_the_thesis_names_are_aliases_of_the_keras_constructors_with_their_settings():
+    assert architectures.get_arch("nasnet").builder is keras.applications.NASNetMobile
+    assert architectures.get_arch("mobilenet_v2").builder is keras.applications.MobileNetV2
     spec = architectures.get_arch("resnet50")
     assert (spec.native_resolution, spec.preprocess, spec.crop_pct) == (224, "caffe", 0.875)
     assert architectures.get_arch("nasnet").min_resolution == 19

@@ -8,8 +8,7 @@ import pytest
 import tensorflow as tf
 
 import reswise_tf
-from reswise_tf.data import prepare
-from reswise_tf.data.preprocessing import prepare as prepare_chain
+from reswise_tf.data.preprocessing import prepare
 from reswise_tf.evaluation import SweepMismatchError
 from reswise_tf.models import rescale
 from tests.helpers import tiny_classifier
@@ -29,7 +28,7 @@ def test_arrays_in_memory_nothing_written(tmp_path, monkeypatch):
     assert [row["resolution"] for row in result.rows] == [16, 12, 8]
     assert result.rows[0]["top1_drop"] == 0.0 and result.rows[0]["num_examples"] == 24
     # The cache holds what the rescaled model predicts on the sweep's preparation of each image.
-    x = np.stack([prepare_chain(im, 12, mode="tf", direct=True).numpy() for im in images])
+    x = np.stack([prepare(im, 12, mode="tf", direct=True).numpy() for im in images])
     probs = rescale(model, 12)(x, training=False).numpy()
     np.testing.assert_allclose(result.cache.tables[12].top_probs[:, 0], probs.max(1), rtol=1e-5)
     assert "| 8x8 |" in result.to_markdown()
@@ -72,4 +71,3 @@ def test_bad_data_is_named():
         reswise_tf.evaluate(model, np.zeros((4, 16, 16, 3)), [8])
     with pytest.raises(reswise_tf.data.DataError, match="single images"):
         reswise_tf.evaluate(model, tf.data.Dataset.from_tensor_slices((np.zeros((4, 2, 16, 16, 3)), np.zeros(4))), [8])
-    assert prepare is prepare_chain
