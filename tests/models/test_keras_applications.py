@@ -68,7 +68,7 @@ def _check(name, native, sizes, tmp_path):
     if spec.min_resolution > 1:  # one below the smallest size is refused by both ways
         with pytest.raises(ValueError, match=f">= {spec.min_resolution} for architecture '{spec.name}'"):
             rescale(model, spec.min_resolution - 1, arch=name)
-        if name != "mobilenetv3small":  # only Keras' builder refuses MobileNetV3 below 32 px
+        if not name.startswith("mobilenetv3"):  # only Keras' builder refuses MobileNetV3 below 32 px
             with pytest.raises(RescaleError):
                 rescale(model, spec.min_resolution - 1)
 
@@ -91,23 +91,6 @@ def _slow_sizes(native, min_resolution):
 def test_every_constructor_at_its_imagenet_size(constructor, tmp_path):
     spec = get_arch(constructor.lower())
     _check(spec.name, spec.native_resolution, _slow_sizes(spec.native_resolution, spec.min_resolution), tmp_path)
-
-
-def test_every_constructor_is_registered_under_its_name_in_lower_case():
-    assert len(CONSTRUCTORS) == 40
-    for constructor in CONSTRUCTORS:
-        spec = get_arch(constructor.lower())
-        assert spec.builder is getattr(keras.applications, constructor)
-    assert get_arch("mobilenet_v2") is get_arch("mobilenetv2") and get_arch("nasnet") is get_arch("nasnetmobile")
-    facts = {n: (get_arch(n).native_resolution, get_arch(n).preprocess, get_arch(n).crop_pct)
-             for n in ("inceptionv3", "xception", "nasnetlarge", "efficientnetb7", "efficientnetv2s", "convnexttiny",
-                       "densenet121", "resnet50", "resnet50v2")}
-    assert facts == {"inceptionv3": (299, "tf", 0.875), "xception": (299, "tf", 0.8975),
-                     "nasnetlarge": (331, "tf", 0.911), "efficientnetb7": (600, "none", 0.949),
-                     "efficientnetv2s": (384, "none", 1.0), "convnexttiny": (224, "none", 0.875),
-                     "densenet121": (224, "torch", 0.875), "resnet50": (224, "caffe", 0.875),
-                     "resnet50v2": (224, "tf", 0.875)}
-    assert "vgg16" in registry.arch_names() and get_arch("vgg16").fixed_head
 
 
 def _numpy_adaptive_avg_pool(x, size):

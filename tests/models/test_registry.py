@@ -15,12 +15,19 @@ def test_the_registry_holds_every_keras_application_under_its_lower_case_name_an
     assert set(architectures.ARCHITECTURES) == {n.lower() for n in constructors} | ours
 
 
-def test_the_thesis_names_are_aliases_of_the_keras_constructors_with_their_settings():
-    assert architectures.get_arch("nasnet").builder is keras.applications.NASNetMobile
-    assert architectures.get_arch("mobilenet_v2").builder is keras.applications.MobileNetV2
-    spec = architectures.get_arch("resnet50")
-    assert (spec.native_resolution, spec.preprocess, spec.crop_pct) == (224, "caffe", 0.875)
-    assert architectures.get_arch("nasnet").min_resolution == 19
+def test_the_thesis_names_are_aliases_and_each_architecture_has_timms_settings():
+    get_arch = architectures.get_arch
+    assert get_arch("nasnet") is get_arch("nasnetmobile") and get_arch("mobilenet_v2") is get_arch("mobilenetv2")
+    assert get_arch("nasnet").min_resolution == 19
+    facts = {n: (get_arch(n).native_resolution, get_arch(n).preprocess, get_arch(n).crop_pct)
+             for n in ("inceptionv3", "xception", "nasnetlarge", "efficientnetb7", "efficientnetv2s", "convnexttiny",
+                       "densenet121", "resnet50", "resnet50v2")}
+    assert facts == {"inceptionv3": (299, "tf", 0.875), "xception": (299, "tf", 0.8975),
+                     "nasnetlarge": (331, "tf", 0.911), "efficientnetb7": (600, "none", 0.949),
+                     "efficientnetv2s": (384, "none", 1.0), "convnexttiny": (224, "none", 0.875),
+                     "densenet121": (224, "torch", 0.875), "resnet50": (224, "caffe", 0.875),
+                     "resnet50v2": (224, "tf", 0.875)}
+    assert get_arch("vgg16").fixed_head
 
 
 def test_unknown_architecture_lists_the_choices():
