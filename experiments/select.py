@@ -18,7 +18,7 @@ from absl import flags
 
 from experiments import common
 from reswise_tf.selection import SELECTORS
-from reswise_tf.workflows import select
+from reswise_tf.workflows import deploy_cascade, select
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list(
@@ -78,6 +78,8 @@ flags.DEFINE_float(
 )
 flags.DEFINE_integer("split_seed", 0, "Seed of the calibration/evaluation split. Default: 0.")
 flags.DEFINE_bool("stratify", True, "Split each class in the same proportion. Default: True.")
+flags.DEFINE_string("deploy_dir", None, "Also save the deployable cascade (CascadeClassifier: cascade.json and one .keras per stage) of --deploy_target here, each model reopened as its sweep ran it. Default: None.")
+flags.DEFINE_string("deploy_target", None, "The fitted cascade --deploy_dir saves, as cascade_fits.json names it (e.g. 'max_drop=0.5'). Default: the first.")
 flags.DEFINE_string(
     "title", None, "Title of the tables and figure. Default: derived from the results directory."
 )
@@ -100,6 +102,9 @@ def main(argv):
     several = len(FLAGS.results_dir) > 1 or FLAGS.bn_stages
     if len(FLAGS.results_dir) > 1 and not FLAGS.output_dir:
         raise ValueError("--output_dir is required with several --results_dir (the reports belong to none of them)")
+    if FLAGS.deploy_dir and FLAGS.selector not in ("all", "cascade"):
+        raise ValueError(f"--deploy_dir saves a fitted cascade: it needs --selector=cascade or all. "
+                         f"Received --selector={FLAGS.selector}")
     output_dir = FLAGS.output_dir or FLAGS.results_dir[0]
     name = ", ".join(os.path.basename(os.path.normpath(d)) for d in FLAGS.results_dir)
     report = select(
@@ -129,6 +134,11 @@ def main(argv):
     with open(os.path.join(output_dir, "selection.md")) as f:
         print(f.read())
     print(f"Wrote {len(report.results)} rows: selection.csv, selection.md and pareto.png into {output_dir}")
+    if FLAGS.deploy_dir:
+        cascade = deploy_cascade(FLAGS.results_dir, output_dir, FLAGS.deploy_target)
+        cascade.save(FLAGS.deploy_dir)
+        print(f"Saved the cascade {cascade.config.describe()} into {FLAGS.deploy_dir} "
+              "(reswise_tf.CascadeClassifier.load; python -m benchmarks.cascade_speed --cascade_dir=...)")
 
 
 if __name__ == "__main__":

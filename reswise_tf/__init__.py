@@ -9,7 +9,7 @@ The package is cut by the stages of the flow, each importing only those below it
   evaluation, training        the sweep and its per-image cache; training from scratch
   selection                   per-image selectors over caches (numpy only)
   report, deploy              tables and figures from caches and rows; the deployable cascade
-  workflows                   whole runs in one call: evaluate, run_reduce, run_study, select
+  workflows                   whole runs in one call: evaluate, run_reduce, run_study, select, deploy_cascade
 
 The names below are imported on first use, so that `import reswise_tf.selection` (numpy over
 caches) does not start TensorFlow.
@@ -39,6 +39,7 @@ _EXPORTS = {
     "rescale": "reswise_tf.models",
     "run_selection": "reswise_tf.selection",
     "select": "reswise_tf.workflows",
+    "deploy_cascade": "reswise_tf.workflows",
     "sweep": "reswise_tf.evaluation",
     "unregister_arch": "reswise_tf.models",
 }

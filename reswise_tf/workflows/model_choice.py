@@ -148,3 +148,30 @@ def _with_data_advice(missing, dataset, split, load):
     except DataError as e:
         return MissingCheckpointError(f"{e}\nThen: {missing}", missing.path, missing.command)
     return missing
+
+
+def reopen_model(fingerprint, name="the sweep"):
+    """The `LoadedModel` a sweep ran, reopened from its cache's fingerprint
+    (`predictions/sweep.json`): the same architecture and weights, the same model file or the
+    same keras-hub preset, with the sweep's preprocessing and crop. Refused, naming `name`, when
+    the weights were random or in memory, or the file is gone or changed since the sweep."""
+    identity, config = fingerprint.get("identity", {}), fingerprint.get("config", {})
+    described = identity.get("weights") if "arch" in identity else identity.get("model_path")
+    if "hub_preset" in identity:
+        loaded = load_hub_preset(identity["hub_preset"])
+    elif described == "imagenet":
+        loaded = load_arch(identity["arch"], "imagenet")
+    elif isinstance(described, dict):
+        path = described["path"]
+        if not os.path.isfile(path) or os.path.getsize(path) != described["bytes"]:
+            raise FileNotFoundError(f"The model file of {name}, {path!r}, is gone or changed since the sweep "
+                                    f"({described['bytes']} bytes then): it cannot be reopened as it ran")
+        if "arch" in identity:
+            loaded = load_arch(identity["arch"], path, native_resolution=fingerprint.get("native_resolution"))
+        else:
+            loaded = load_user_model(path, native_resolution=fingerprint.get("native_resolution"))
+    else:
+        raise ValueError(f"The model of {name} has no file to reopen (random or in-memory weights: {identity}); "
+                         "pass the models themselves")
+    return loaded.with_settings(preprocess=config.get("preprocess"), crop_pct=config.get("crop_pct"))
+

@@ -10,16 +10,19 @@ single stage unless `reference` names another. With `include_bn`, each sweep's B
 re-estimated cache (`bn_recalibrated/`) gives stages too.
 """
 
+import dataclasses
 import os
 
 import numpy as np
 
+from reswise_tf.deploy.classifier import CascadeClassifier
 from reswise_tf.evaluation.predictions import SweepCache
 from reswise_tf.evaluation.store import load_tables, read_fingerprint
 from reswise_tf.evaluation.variants import BN_VARIANT
-from reswise_tf.report import selection_report
+from reswise_tf.report import selection_report, tables
 from reswise_tf.selection.pool import StagePool
 from reswise_tf.selection.run import run_selection
+from reswise_tf.workflows.model_choice import reopen_model
 
 
 def load_sweeps(sources, *, include_bn=False):
@@ -101,3 +104,39 @@ def select(sources, selectors=("all",), *, reference=None, include_bn=False, out
     if output_dir is not None:
         selection_report.write_reports(report, output_dir, title or f"Per-image selection over {', '.join(sweeps)}")
     return report
+
+
+def deploy_cascade(sources, selection_dir, target=None):
+    """The `CascadeClassifier` of a cascade fitted by `select(sources, ..., output_dir=
+    selection_dir)`: its config from `selection_dir/cascade_fits.json` (the fit of `target`,
+    e.g. "max_drop=0.5"; default the first), each stage's model reopened as its sweep ran it
+    (`model_choice.reopen_model`) and rescaled to the stage's resolution, fed as the sweep fed it."""
+    fits = selection_report.load_fitted_configs(selection_dir)
+    if target is None:
+        target = next(iter(fits))
+    if target not in fits:
+        raise ValueError(f"No cascade fitted for target {target!r} in {selection_dir!r}. Available: {', '.join(fits)}")
+    config = fits[target]
+    paths = [str(s) for s in sources]
+    named = dict(zip(_names(paths), paths))
+    if len(paths) == 1 and not any("@" in str(k) for k in config.stages):  # one sweep: stages are resolutions
+        (name, path), = named.items()
+        loaded = reopen_model(read_fingerprint(path) or {}, name)
+        config = dataclasses.replace(config, stages=tuple(f"{name}@{r}" for r in config.stages))
+    else:
+        used = {str(k).rpartition("@")[0] for k in config.stages}
+        unknown = sorted(used - set(named))
+        if unknown:
+            raise ValueError(f"Stages of {', '.join(unknown)} are not sweeps of {', '.join(named)} (a BatchNorm "
+                             "re-estimated stage cannot be reopened from its sweep): pass the sweeps it was fitted on")
+        loaded = {n: reopen_model(read_fingerprint(named[n]) or {}, n) for n in sorted(used)}
+    models = loaded if isinstance(loaded, dict) else {name: loaded}
+    direct = {_resize(named[n]) for n in models}
+    return CascadeClassifier.from_models(models, config, small_images=direct == {"direct"})
+
+
+def _resize(results_dir):
+    """How the sweep in `results_dir` resized its images: "direct" (small images) or a crop."""
+    rows = tables.read_csv(os.path.join(results_dir, "results.csv"))
+    return str(rows[0].get("resize", "direct")).split()[0]
+

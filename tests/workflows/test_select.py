@@ -1,6 +1,7 @@
 """Selection over several models' sweeps of the same images: every (model, resolution) a stage,
 committees of natives, cascades over models and resolutions, refusals when the sweeps are not
-of the same images, and the deployed multi-model cascade deciding as the cache does."""
+of the same images, and the deployed multi-model cascade deciding as the cache does (built in
+memory, or from the sweeps' model files by `experiments.select --deploy_dir`)."""
 
 import os
 
@@ -11,8 +12,11 @@ from reswise_tf import data, workflows
 from reswise_tf.data.preprocessing import prepare
 from reswise_tf.deploy import CascadeClassifier
 from reswise_tf.evaluation import SweepConfig, sweep
+from reswise_tf.models import load_user_model
+from reswise_tf.report import selection_report
 from reswise_tf.selection import StagePool, cascade_select, fit_cascade, split_rows
 from reswise_tf.selection.pool import Committee
+from reswise_tf.workflows import run_reduce
 from tests.helpers import loaded, run_module, tiny_classifier
 
 N, SIZE = 96, 24
@@ -134,3 +138,37 @@ def test_the_command_line_takes_several_directories(sweeps, tmp_path):
     result = run_module("experiments.select", f"--results_dir={','.join(dirs)}", f"--output_dir={out}",
                         "--reference=c@1")
     assert result.returncode == 2 and "`reference` should be one of the stages" in result.stderr
+
+
+def test_a_fitted_cascade_is_deployed_from_the_sweeps_files(sweeps, tmp_path):
+    """Sweeps of model files: `experiments.select --deploy_dir` reopens each model as its sweep
+    ran it and saves the cascade, which decides on raw images as the selection did on the cache;
+    a model that is gone, or a sweep of an in-memory model, is refused."""
+    _, loaded_models, images, root = sweeps
+    labels = workflows.load_sweeps([os.path.join(root, "a_16")])["a_16"].labels
+    source = data.from_memory((images, labels), num_classes=10, name="shared")
+    dirs = []
+    for name, (_, sizes, _) in MODELS.items():
+        path = str(tmp_path / f"{name}.keras")
+        loaded_models[name].model.save(path)
+        dirs.append(str(tmp_path / name))
+        run_reduce(load_user_model(path, preprocess="tf"), source, SweepConfig(resolutions=list(sizes), batch_size=32),
+                   dirs[-1], verbose=0)
+    out, deployed = str(tmp_path / "both"), str(tmp_path / "cascade")
+    result = run_module("experiments.select", f"--results_dir={','.join(dirs)}", f"--output_dir={out}",
+                        "--selector=cascade", "--flops_budget=0.8", "--stages=a_16@12,b_24@24", "--decide=own",
+                        "--confidence=max_prob", f"--deploy_dir={deployed}")
+    assert result.returncode == 0, result.stderr
+    clf = CascadeClassifier.load(deployed)
+    config = selection_report.load_fitted_configs(out)["flops_budget=0.8"]
+    assert clf.config == config
+    pool = StagePool.from_sweeps(workflows.load_sweeps(dirs))
+    out_raw = clf.classify(images.astype(np.float32), batch_size=40)
+    expected = cascade_select(pool, config, np.arange(N))
+    np.testing.assert_array_equal(out_raw.stage.astype(str), np.asarray(expected.chosen, str))
+    np.testing.assert_array_equal(out_raw.macs, expected.macs)
+    with pytest.raises(ValueError, match="has no file to reopen"):
+        workflows.deploy_cascade([os.path.join(root, "a_16"), os.path.join(root, "b_24")], out)
+    os.remove(tmp_path / "a_16.keras")
+    with pytest.raises(FileNotFoundError, match="is gone or changed since the sweep"):
+        workflows.deploy_cascade(dirs, out)
