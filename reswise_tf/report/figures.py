@@ -98,3 +98,35 @@ def plot_sweep(rows, native_resolution, title=""):
     plot_accuracy_vs_flops(rows, title, ax=axes[1])
     fig.tight_layout()
     return fig
+
+
+def plot_segmentation_examples(images, masks, predictions, num_classes, title=""):
+    """A grid: per image (a row) the image, its label map and the predicted map at each size
+    (`predictions`: {resolution: [maps at the label's size]}, highest first); one colour per
+    class, pixels not scored (the ignore label, 255) white."""
+    import numpy as np
+
+    plt = pyplot()
+    sizes = list(predictions)
+    fig, axes = plt.subplots(len(images), 2 + len(sizes), figsize=(2.0 * (2 + len(sizes)), 2.0 * len(images)),
+                             squeeze=False)
+    cmap = plt.get_cmap("tab20", max(num_classes, 2)).with_extremes(bad="white")
+
+    def show(ax, mask):
+        ax.imshow(np.ma.masked_greater_equal(mask, num_classes), cmap=cmap, vmin=-0.5, vmax=max(num_classes, 2) - 0.5,
+                  interpolation="nearest")
+
+    for i, (image, mask) in enumerate(zip(images, masks)):
+        axes[i, 0].imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
+        show(axes[i, 1], mask)
+        for j, size in enumerate(sizes):
+            show(axes[i, 2 + j], predictions[size][i])
+    for j, text in enumerate(["image", "label", *[f"{s}x{s}" for s in sizes]]):
+        axes[0, j].set_title(text)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    return fig
+

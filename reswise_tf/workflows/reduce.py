@@ -4,15 +4,19 @@ import json
 import os
 import warnings
 
+import numpy as np
+import tensorflow as tf
+
 from reswise_tf.cost import latency
 from reswise_tf.data import describe_ignored
+from reswise_tf.data.preprocessing import prepare
 from reswise_tf.evaluation.predictions import SweepCache
 from reswise_tf.evaluation.resolution_sweep import sweep_tables
 from reswise_tf.evaluation.variants import BN_VARIANT, FLOAT32_VARIANT, bn_variant, float32_variant
 from reswise_tf.models.dtype_policy import with_precision
 from reswise_tf.models.inspect import has_batch_norm
 from reswise_tf.models.rescale import rescale
-from reswise_tf.report import tables
+from reswise_tf.report import figures, tables
 from reswise_tf.report.sweep import write_reports
 from reswise_tf.utils.files import atomic_write_text
 
@@ -37,7 +41,8 @@ def run_reduce(
     """Sweeps `loaded.model` over `config.resolutions` on `source` and writes the reports.
 
     Writes into `output_dir`: `predictions/res_<R>.npz` (per-image cache), `results.csv`,
-    `results.md`, `accuracy_vs_resolution.png`, `accuracy_vs_flops.png`. Returns the rows.
+    `results.md`, `accuracy_vs_resolution.png`, `accuracy_vs_flops.png` (a segmentation also
+    `examples.png`: images, labels and predicted maps at four sizes). Returns the rows.
     Distributed over several workers, every worker evaluates its share of the images; the
     chief writes everything and returns the rows, the others write nothing and return None.
 
@@ -86,7 +91,38 @@ def run_reduce(
     title = title or f"{os.path.basename(str(name))} on {source.name} (native {cache.native}px)"
     write_reports(rows, output_dir, cache.native, title)
     _write_skipped(cache, source, output_dir)
+    if source.task == "segmentation":
+        _segmentation_examples(loaded, source, config, cache.resolutions, output_dir, title)
     return rows
+
+
+EXAMPLES = 4  # images drawn in a segmentation sweep's examples.png
+
+
+def _segmentation_examples(loaded, source, config, resolutions, output_dir, title):
+    """`examples.png`: the first images of `source`, their labels and the predicted maps at up
+    to four of the sizes (native, the smallest, two between), each map at the label's size."""
+    picked = sorted({resolutions[round(i * (len(resolutions) - 1) / 3)] for i in range(4)}, reverse=True)
+    examples = list(source.dataset.take(EXAMPLES))
+    masks = []
+    for ex in examples:
+        label = ex["label"]
+        if isinstance(label, dict):  # padded to share a batch: cut back to its own size
+            h, w = (int(v) for v in label["size"].numpy())
+            masks.append(label["mask"].numpy()[:h, :w])
+        else:
+            masks.append(label.numpy())
+    channels = loaded.model.inputs[0].shape[-1]
+    predictions = {}
+    for r in picked:
+        model = rescale(loaded.model, r, arch=loaded.arch)
+        x = tf.stack([prepare(ex["image"], r, mode=config.preprocess, crop_pct=config.crop_pct, direct=True,
+                              channels=channels) for ex in examples])
+        probs = model(x, training=False)
+        predictions[r] = [np.argmax(tf.image.resize(p[None], m.shape)[0].numpy(), -1) for p, m in zip(probs, masks)]
+    images = [ex["image"].numpy() for ex in examples]
+    fig = figures.plot_segmentation_examples(images, masks, predictions, source.num_classes, title)
+    figures.save_figure(fig, os.path.join(output_dir, "examples.png"))
 
 
 def _write_skipped(cache, source, output_dir):

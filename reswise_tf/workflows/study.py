@@ -228,6 +228,8 @@ def study_markdown(results, selections, facts, study_models, settings):
         lines.append("")
         if m.thesis is not None:
             lines += [_beside_the_thesis(results[m.arch], m, settings.dataset), ""]
+        if get_arch(m.arch).task == "segmentation":
+            lines += [f"![Images, labels and predicted maps at four sizes]({m.key}/examples.png)", ""]
         if m.arch in selections:
             lines += [selections[m.arch], ""]
     if "models" in selections:

@@ -1,7 +1,7 @@
 """A sweep's figures draw its rows and nothing else: each curve's points are the rows' values,
 the native point is marked in red, BatchNorm columns get their own curve, a segmentation sweep
-plots mIoU and pixel accuracy, the speed-up figure's ideal line is the FLOPs ratio; figures are
-written whole (PNG) and closed."""
+plots mIoU and pixel accuracy, the speed-up figure's ideal line is the FLOPs ratio, segmentation examples draw each map with the
+ignore label blank; figures are written whole (PNG) and closed."""
 
 import numpy as np
 
@@ -60,3 +60,15 @@ def test_save_figure_writes_a_whole_png(tmp_path):
     figures.save_figure(fig, str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and sorted(p.name for p in tmp_path.iterdir()) == ["sweep.png"]
     assert not figures.pyplot().fignum_exists(fig.number)
+
+
+def test_segmentation_examples_show_image_label_and_each_sizes_map_with_ignored_pixels_blank():
+    masks = [np.array([[0, 1], [2, 255]], np.uint8)]
+    predictions = {64: [np.array([[0, 1], [2, 2]])], 32: [np.array([[0, 0], [0, 0]])]}
+    fig = figures.plot_segmentation_examples([np.zeros((2, 2, 1), np.uint8)], masks, predictions, 3)
+    assert [ax.get_title() for ax in fig.axes] == ["image", "label", "64x64", "32x32"]
+    label = fig.axes[1].get_images()[0].get_array()
+    assert label.mask.tolist() == [[False, False], [False, True]]  # the ignore label is not a class colour
+    np.testing.assert_array_equal(fig.axes[2].get_images()[0].get_array(), predictions[64][0])
+    figures.pyplot().close(fig)
+

@@ -123,6 +123,7 @@ def test_a_unet_sweep_scores_each_size_at_the_labels_resolution_and_selects_in_m
     config = SweepConfig(resolutions=[64, 48, 32], preprocess="tf", batch_size=4)
     rows = run_reduce(loaded(model, preprocess="tf"), source, config, str(tmp_path), verbose=0)
     assert [r["resolution"] for r in rows] == [64, 48, 32] and {"miou", "pixel_acc", "miou_drop"} <= set(rows[0])
+    assert (tmp_path / "examples.png").read_bytes()[:4] == b"\x89PNG"  # images, labels, maps per size
     cache = load_tables(str(tmp_path))
     for size in (64, 32):
         inter, union = _by_hand(rescale(model, size), images, masks, size)
