@@ -144,11 +144,14 @@ def test_a_unet_sweep_scores_each_size_at_the_labels_resolution_and_selects_in_m
     assert {"random", "cascade", "oracle"} <= {r.selector for r in report.results}
 
 
-def test_a_classifier_on_a_segmentation_set_is_refused_before_any_work(tmp_path):
+def test_a_model_and_a_dataset_of_other_tasks_are_refused_before_any_work(tmp_path):
     masks = np.zeros((4, 16, 16), np.uint8)
     images = np.zeros((4, 16, 16, 3), np.uint8)
     with pytest.raises(ValueError, match="segmentation"):
         evaluate(tiny_classifier(16, classes=3), (images, masks), [16, 8], output_dir=str(tmp_path / "out"))
+    assert not os.path.exists(tmp_path / "out" / "predictions")
+    with pytest.raises(ValueError, match="is a classification dataset, but the model 'unet_small' is a segmentation"):
+        evaluate(_unet(16, classes=3), (images, np.zeros(4, np.int64)), [16, 8], output_dir=str(tmp_path / "out"))
     assert not os.path.exists(tmp_path / "out" / "predictions")
 
 
