@@ -164,6 +164,22 @@ def test_random_resized_crop_zooms_into_a_part_of_the_image():
     assert train_lib.min_scale_of("scale_flip") == 0.75 and train_lib.min_scale_of("crop_flip") is None
 
 
+@pytest.mark.parametrize("augment", ["crop_flip", "scale_flip", "rrc_flip"])
+def test_a_segmentation_mask_moves_with_its_image(augment):
+    """Each transform moves the class map as it moves the image (nearest neighbour for the
+    map): the labelled pixels stay where the image's ink is, up to the blended edge."""
+    image = np.zeros((32, 32, 3), np.float32)
+    image[6:20, 10:28] = 255.0  # an off-centre, asymmetric item
+    mask = np.zeros((32, 32), np.uint8)
+    mask[6:20, 10:28] = 3
+    for i in range(12):
+        out, moved = train_lib.augment_image(tf.constant(image), tf.constant([i, 4], tf.int64), augment,
+                                             mask=tf.constant(mask))
+        ink, labelled = out.numpy()[..., 0] > 127, moved.numpy() == 3
+        assert set(np.unique(moved.numpy())) <= {0, 3}
+        assert np.sum(ink != labelled) <= 2 * 32  # at most the edge pixels differ
+
+
 def test_augment_none_keeps_the_sweeps_inputs():
     source = generated_source(n=8)
     ds = train_lib.train_pipeline(source, 32, 8, preprocess="tf", augment="none", seed=1)
