@@ -40,9 +40,9 @@ def dataset_labels(name, *, data_dir=None):
     if name == "fashion_mnist":
         return Labels(name, 10)
     if name == scenes.NAME:
-        return Labels(name, scenes.NUM_CLASSES)
+        return Labels(name, scenes.NUM_CLASSES, task="segmentation")
     if name in segmentation.SETS:
-        return Labels(name, segmentation.SETS[name][0])
+        return Labels(name, segmentation.SETS[name][0], task="segmentation")
     return tfds_labels(name, data_dir)
 
 

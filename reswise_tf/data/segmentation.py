@@ -84,7 +84,7 @@ def folder_labels(root, pairs=None):
             ids = np.unique(np.asarray(mask))
         ids = ids[ids != IGNORE_LABEL]
         largest = max(largest, int(ids.max()) if len(ids) else 0)
-    return Labels(f"folder:{root}", largest + 1, "ids")
+    return Labels(f"folder:{root}", largest + 1, "ids", task="segmentation")
 
 
 def folder_segmentation_source(root):

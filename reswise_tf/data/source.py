@@ -72,7 +72,7 @@ class DataSource:
     @property
     def labels(self):
         """The label space (`labels.Labels`), for the check against a model's outputs."""
-        return Labels(self.name, self.num_classes, self.label_kind)
+        return Labels(self.name, self.num_classes, self.label_kind, self.task)
 
     def on_canvas(self, size):
         """This source with every image centred on a black `size` x `size` canvas (images larger

@@ -13,7 +13,7 @@ its own preprocessing and crop (`StageInput`; a `caffe` and a `tf` model need di
 or, for stages without an input spec, a batch resized (bilinear, antialiased) to each stage.
 
 Saved as one directory: `cascade.json` (the config, each stage's input spec) and
-`stage_<stage>.keras` (one model per stage).
+`stage_<j>.keras` (the model of the j-th stage).
 """
 
 import dataclasses
@@ -124,10 +124,11 @@ class CascadeClassifier(tf.Module):
         return cls(models, config, kept_classes=kept_classes, precision=precision)
 
     @classmethod
-    def from_models(cls, loaded, config, *, small_images=True, kept_classes=None, precision="float32"):
+    def from_models(cls, loaded, config, *, small_images=True, kept_classes=None, precision="float32", heads=None):
         """Builds a cascade over several models' stages (`"<name>@<resolution>"`) from
-        {name: models.LoadedModel}: each stage is its model rescaled to the resolution, fed as
-        its sweep fed it (its preprocessing and crop)."""
+        {name: models.LoadedModel}: each stage is its model rescaled to the resolution (with
+        `heads[name]`, e.g. "adaptive_pool", where given), fed as its sweep fed it (its
+        preprocessing and crop)."""
         models, inputs = {}, {}
         for key in config.stages:
             name, _, size = str(key).rpartition("@")
@@ -135,7 +136,8 @@ class CascadeClassifier(tf.Module):
                 raise ValueError(f"No model named {name!r} for stage {key!r}. Received models: {', '.join(loaded)}")
             m = loaded[name]
             size = int(size)
-            models[key] = m.model if size == m.native_resolution else rescale(m.model, size, arch=m.arch)
+            head = (heads or {}).get(name)
+            models[key] = m.model if size == m.native_resolution else rescale(m.model, size, arch=m.arch, head=head)
             inputs[key] = StageInput(m.preprocess, m.crop_pct, small_images)
         return cls(models, config, inputs=inputs, kept_classes=kept_classes, precision=precision)
 
@@ -208,10 +210,10 @@ class CascadeClassifier(tf.Module):
         return self.classify(images).predictions
 
     def save(self, directory):
-        """Writes `cascade.json` and one `stage_<stage>.keras` per stage into `directory`."""
+        """Writes `cascade.json` and one `stage_<j>.keras` per stage into `directory`."""
         os.makedirs(directory, exist_ok=True)
-        for key, model in zip(self.stages, self.stage_models):
-            model.save(os.path.join(directory, f"stage_{key}.keras"))
+        for j, model in enumerate(self.stage_models):  # by position: a stage name may hold a "/"
+            model.save(os.path.join(directory, f"stage_{j}.keras"))
         doc = {"config": self.config.to_dict(), "kept_classes": self.kept_classes, "precision": self.precision}
         if self.inputs is not None:
             doc["inputs"] = {str(k): dataclasses.asdict(v) for k, v in self.inputs.items()}
@@ -226,7 +228,7 @@ class CascadeClassifier(tf.Module):
         with open(path) as f:
             doc = json.load(f)
         config = CascadeConfig.from_dict(doc["config"])
-        models = [load_model_file(os.path.join(directory, f"stage_{k}.keras")) for k in config.stages]
+        models = [load_model_file(os.path.join(directory, f"stage_{j}.keras")) for j in range(len(config.stages))]
         inputs = {k: StageInput(**doc["inputs"][str(k)]) for k in config.stages} if "inputs" in doc else None
         return cls(models, config, inputs=inputs, kept_classes=doc.get("kept_classes", doc.get("top_k")),
                    precision=doc.get("precision", "float32"))

@@ -173,6 +173,8 @@ def write_reports(report, output_dir, title):
             "fits": [
                 {
                     "target": fit.target,
+                    "setting": r.setting,
+                    "alternative": bool(r.extra.get("alternative")),
                     "config": fit.config.to_dict(),
                     "calibration": fit.calibration,
                     "evaluation": r.as_row(),
@@ -198,7 +200,8 @@ def write_reports(report, output_dir, title):
 
 
 def load_fitted_configs(output_dir):
-    """{target: CascadeConfig} from the cascade_fits.json that `write_reports` wrote."""
+    """{target: CascadeConfig} of the cascades chosen over every stage, from the
+    cascade_fits.json that `write_reports` wrote."""
     path = os.path.join(output_dir, "cascade_fits.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(
@@ -206,4 +209,6 @@ def load_fitted_configs(output_dir):
         )
     with open(path) as f:
         doc = json.load(f)
-    return {fit["target"]: CascadeConfig.from_dict(fit["config"]) for fit in doc["fits"]}
+    # Alternatives (a model's own cascade, the same search without the learned gate) share the
+    # target of the cascade chosen over every stage: that one is the target's.
+    return {fit["target"]: CascadeConfig.from_dict(fit["config"]) for fit in doc["fits"] if not fit.get("alternative")}

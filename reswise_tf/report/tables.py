@@ -24,20 +24,27 @@ def as_cache(tables):
     return tables if isinstance(tables, SweepCache) else SweepCache(tables)
 
 
-def segmentation_rows(tables):
+def segmentation_rows(tables, bn_tables=None):
     """One row per resolution of a segmentation sweep, highest first: mIoU and pixel accuracy
-    (%), their drops against native (points), and each class's IoU (`iou_<class>`, %)."""
+    (%), their drops against native (points), and each class's IoU (`iou_<class>`, %). With
+    `bn_tables` (BatchNorm re-estimated), `miou_bn` and `miou_bn_drop` against the original
+    model's native mIoU."""
     cache = as_cache(tables)
     native = cache.tables[cache.native]
     rows = []
     for r in cache.resolutions:
         t = cache.tables[r]
+        bn = {}
+        if bn_tables is not None:
+            value = bn_tables[r].miou()
+            bn = {"miou_bn": round(value, 4), "miou_bn_drop": round(native.miou() - value, 4)}
         rows.append({
             **_cost_columns(cache, r),
             "miou": round(t.miou(), 4),
             "pixel_acc": round(t.pixel_accuracy(), 4),
             "miou_drop": round(native.miou() - t.miou(), 4),
             "pixel_acc_drop": round(native.pixel_accuracy() - t.pixel_accuracy(), 4),
+            **bn,
             **_run_columns(t),
             **{f"iou_{c}": round(float(v), 4) for c, v in enumerate(t.class_iou())},
         })
@@ -74,7 +81,7 @@ def sweep_rows(tables, topk=5, bn_tables=None, reference_tables=None):
     """
     cache = as_cache(tables)
     if isinstance(cache.tables[cache.native], SegmentationTable):
-        return segmentation_rows(cache)
+        return segmentation_rows(cache, bn_tables)
     k = cache.effective_topk(topk)
     native = cache.tables[cache.native]
     ref = {1: native.accuracy(1), k: native.accuracy(k)}
@@ -193,21 +200,24 @@ def to_markdown(rows, title):
 
 
 def _segmentation_markdown(rows, title):
+    bn = "miou_bn" in rows[0]
     header = ("| Resolution | FLOPs Drop (%) | mIoU (%) | mIoU Drop (%) | Pixel Accuracy (%) | Pixel Accuracy Drop (%) "
-              "| Images/s |")
+              "| Images/s |" + (" mIoU Drop, BN re-estimated |" if bn else ""))
     lines = [f"### {title}", "", header, "|" + "---:|" * header.count(" |")]
     for row in rows:
         r = row["resolution"]
         lines.append(f"| {r}x{r} | {drop(row['flops_drop_pct'])} | {row['miou']:.2f} | {drop(row['miou_drop'])} | "
-                     f"{row['pixel_acc']:.2f} | {drop(row['pixel_acc_drop'])} | {row['images_per_sec']:.1f} |")
+                     f"{row['pixel_acc']:.2f} | {drop(row['pixel_acc_drop'])} | {row['images_per_sec']:.1f} |"
+                     + (f" {drop(row['miou_bn_drop'])} |" if bn else ""))
     classes = sorted(int(key[4:]) for key in rows[0] if key.startswith("iou_"))
     lines += ["", "Per-class IoU (%) by resolution:", "",
               "| Resolution | " + " | ".join(f"class {c}" for c in classes) + " |", "|" + "---:|" * (len(classes) + 1)]
     for row in rows:
         lines.append(f"| {row['resolution']} | " + " | ".join(_value(row[f"iou_{c}"]) for c in classes) + " |")
-    notes = _notes(rows).replace("images. MACs", "images. The predicted logits are resized back to each label's own "
-                                 "resolution before scoring (the label is never resized). mIoU: each class's IoU over "
-                                 "every image, averaged over the classes present. MACs")
+    notes = _notes(rows).replace("images. MACs", "images. The predicted probabilities are resized back to each "
+                                 "label's own resolution before scoring (the label is never resized). mIoU: each "
+                                 "class's IoU over every image, averaged over the classes present. MACs")
+    notes = notes.replace("(small images, at most 64 px: no crop)", "(no crop: it would cut the label)")
     return "\n".join(lines + ["", notes]) + "\n"
 
 

@@ -37,10 +37,9 @@ class StagePool:
       tables: {key: PredictionTable}, each with `meta["macs"]`, all of the same images in the
         same order (index and labels).
       reference: the key drops are measured against.
-      names: {key: how the key is written in tables and settings} (default: `str(key)`).
     """
 
-    def __init__(self, tables, reference, names=None):
+    def __init__(self, tables, reference):
         self.tables = dict(tables)
         first = next(iter(self.tables.values()))
         self.index, self.labels = first.index, first.labels
@@ -55,7 +54,6 @@ class StagePool:
                              f"Received reference={reference!r}")
         self.reference = reference
         self.kept_classes = min(t.kept_classes for t in self.tables.values())
-        self._names = dict(names or {})
         self._committees, self._correct = {}, {}
 
     @classmethod
@@ -70,13 +68,19 @@ class StagePool:
     @classmethod
     def from_sweeps(cls, sweeps, reference=None):
         """The pool of several sweeps of the same images: {name: SweepCache}, keys
-        `"name@resolution"`. `reference` (a key) defaults to the most accurate (top-1) stage."""
+        `"name@resolution"` (one sweep: its resolutions). `reference` (a key; of one sweep its
+        resolution, or `name@resolution`) defaults to one sweep's native resolution, else the
+        stage with the best top-1 accuracy (a segmentation: mIoU), the cheaper on a tie."""
         if len(sweeps) == 1:
-            return cls.of(next(iter(sweeps.values())))
+            (name, cache), = sweeps.items()
+            pool = cls.of(cache)
+            if reference is None:
+                return pool
+            key = str(reference).removeprefix(f"{name}@")
+            return cls(pool.tables, int(key) if key.isdigit() else reference)
         tables = {f"{name}@{r}": t for name, cache in sweeps.items() for r, t in cache.tables.items()}
-        pool = cls(tables, next(iter(tables)))
         if reference is None:
-            reference = max(pool.stages, key=lambda k: (pool.tables[k].accuracy(1), -pool.macs[k]))
+            reference = max(tables, key=lambda k: (_quality(tables[k]), -float(tables[k].meta["macs"])))
         return cls(tables, reference)
 
     def order(self, keys):
@@ -103,7 +107,7 @@ class StagePool:
         """How `key` is written: `28` or `mobilenetv2_32@28`; a committee joins its members."""
         if isinstance(key, Committee):
             return "+".join(self.describe(k) for k in key.members)
-        return self._names.get(key, str(key))
+        return str(key)
 
     def effective_topk(self, topk):
         """`topk`, lowered to the classes kept in the cache (a 2-class model's top-5 is top-2)."""
@@ -178,3 +182,9 @@ def average_predictions(ids_list, probs_list, kept_classes):
     top = np.argsort(-sums, axis=1, kind="stable")[:, :kept_classes]
     return (np.take_along_axis(distinct, top, 1).astype(np.int32),
             np.take_along_axis(sums, top, 1).astype(np.float32))
+
+
+def _quality(table):
+    """What ranks a stage as the default reference: top-1 accuracy, a segmentation's mIoU."""
+    return table.miou() if hasattr(table, "miou") else table.accuracy(1)
+

@@ -23,6 +23,7 @@ import functools
 import tensorflow as tf
 
 from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess, prepare
+from reswise_tf.data.source import IGNORE_LABEL
 from reswise_tf.utils.checks import check_choice, check_positive_int, check_resolution
 
 AUGMENTATIONS = ("crop_flip", "crop", "scale_flip", "scale", "rrc_flip", "rrc", "flip", "none")
@@ -69,13 +70,16 @@ def augment_image(image, seed, augment="crop_flip", min_scale=None, mask=None):
       augment: one of `AUGMENTATIONS`.
       min_scale: smallest side (`scale`) or area (`rrc`) fraction; None: `DEFAULT_MIN_SCALE`.
       mask: a segmentation label (resolution, resolution), transformed the same way (nearest
-        neighbour; the border it gains is background, 0). Then (image, mask) is returned.
+        neighbour; the border it gains is the ignore label, not scored). Then (image, mask) is
+        returned.
     """
     check_choice(augment, AUGMENTATIONS, "augment")
     min_scale = min_scale_of(augment, min_scale)
     geometry_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     kind = augment.removesuffix("_flip")
-    maps = [image] if mask is None else [image, tf.cast(mask, tf.float32)[..., None]]
+    # The mask is moved as `mask - IGNORE_LABEL`, so that the border a crop or a shrink pads
+    # with zeros comes back as the ignore label: it is no class of the data.
+    maps = [image] if mask is None else [image, tf.cast(mask, tf.float32)[..., None] - IGNORE_LABEL]
     methods = ("bilinear", "nearest")
     if kind == "crop":
         maps = tf.split(_random_crop(tf.concat(maps, -1), geometry_seed), [m.shape[-1] for m in maps], -1)
@@ -87,7 +91,7 @@ def augment_image(image, seed, augment="crop_flip", min_scale=None, mask=None):
         maps = [tf.image.stateless_random_flip_left_right(m, seed=flip_seed) for m in maps]
     if mask is None:
         return maps[0]
-    return maps[0], tf.cast(maps[1][..., 0], mask.dtype)
+    return maps[0], tf.cast(maps[1][..., 0] + IGNORE_LABEL, mask.dtype)
 
 
 def _random_crop(image, seed):

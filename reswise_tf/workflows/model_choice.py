@@ -150,11 +150,12 @@ def _with_data_advice(missing, dataset, split, load):
     return missing
 
 
-def reopen_model(fingerprint, name="the sweep"):
+def reopen_model(fingerprint, name="the sweep", classes=None):
     """The `LoadedModel` a sweep ran, reopened from its cache's fingerprint
     (`predictions/sweep.json`): the same architecture and weights, the same model file or the
-    same keras-hub preset, with the sweep's preprocessing and crop. Refused, naming `name`, when
-    the weights were random or in memory, or the file is gone or changed since the sweep."""
+    same keras-hub preset, with the sweep's preprocessing and crop (`classes`: the outputs of a
+    `.weights.h5` checkpoint's model). Refused, naming `name`, when the weights were random or in
+    memory, or the file is gone or changed since the sweep."""
     identity, config = fingerprint.get("identity", {}), fingerprint.get("config", {})
     described = identity.get("weights") if "arch" in identity else identity.get("model_path")
     if "hub_preset" in identity:
@@ -167,7 +168,8 @@ def reopen_model(fingerprint, name="the sweep"):
             raise FileNotFoundError(f"The model file of {name}, {path!r}, is gone or changed since the sweep "
                                     f"({described['bytes']} bytes then): it cannot be reopened as it ran")
         if "arch" in identity:
-            loaded = load_arch(identity["arch"], path, native_resolution=fingerprint.get("native_resolution"))
+            loaded = load_arch(identity["arch"], path, classes=classes,
+                               native_resolution=fingerprint.get("native_resolution"))
         else:
             loaded = load_user_model(path, native_resolution=fingerprint.get("native_resolution"))
     else:

@@ -74,6 +74,8 @@ def run_reduce(
         channels = loaded.model.inputs[0].shape[-1]
         variants.append(bn_variant(bn_source, bn_images, config, channels, small=source.small_images))
     if compare_precision:
+        if source.task == "segmentation":
+            raise ValueError("`compare_precision` compares top-1 classes: it does not apply to a segmentation")
         if config.precision == "float32":
             raise ValueError("`compare_precision` compares a reduced precision with float32: pass --precision too")
         variants.append(float32_variant())

@@ -19,7 +19,7 @@ from reswise_tf.deploy.classifier import CascadeClassifier
 from reswise_tf.evaluation.predictions import SweepCache
 from reswise_tf.evaluation.store import load_tables, read_fingerprint
 from reswise_tf.evaluation.variants import BN_VARIANT
-from reswise_tf.report import selection_report, tables
+from reswise_tf.report import selection_report
 from reswise_tf.selection.pool import StagePool
 from reswise_tf.selection.run import run_selection
 from reswise_tf.workflows.model_choice import reopen_model
@@ -47,8 +47,8 @@ def load_sweeps(sources, *, include_bn=False):
 
 
 def _names(sources):
-    """The sweeps' names: directory base names (with their parents where two would be equal),
-    or evaluation titles."""
+    """The sweeps' names: directory base names (their whole paths where two would be equal), or
+    evaluation titles."""
     names = []
     for source in sources:
         if isinstance(source, (str, os.PathLike)):
@@ -96,11 +96,7 @@ def select(sources, selectors=("all",), *, reference=None, include_bn=False, out
     sweep: its native resolution); `options` are those of `selection.run_selection`.
     """
     sweeps = load_sweeps(sources, include_bn=include_bn)
-    if len(sweeps) == 1 and reference is None:
-        pool = StagePool.of(next(iter(sweeps.values())))
-    else:
-        pool = StagePool.from_sweeps(sweeps, reference=reference)
-    report = run_selection(pool, selectors, **options)
+    report = run_selection(StagePool.from_sweeps(sweeps, reference=reference), selectors, **options)
     if output_dir is not None:
         selection_report.write_reports(report, output_dir, title or f"Per-image selection over {', '.join(sweeps)}")
     return report
@@ -110,7 +106,8 @@ def deploy_cascade(sources, selection_dir, target=None):
     """The `CascadeClassifier` of a cascade fitted by `select(sources, ..., output_dir=
     selection_dir)`: its config from `selection_dir/cascade_fits.json` (the fit of `target`,
     e.g. "max_drop=0.5"; default the first), each stage's model reopened as its sweep ran it
-    (`model_choice.reopen_model`) and rescaled to the stage's resolution, fed as the sweep fed it."""
+    (`model_choice.reopen_model`: the same weights, preprocessing, crop, head and precision)
+    and rescaled to the stage's resolution."""
     fits = selection_report.load_fitted_configs(selection_dir)
     if target is None:
         target = next(iter(fits))
@@ -118,25 +115,28 @@ def deploy_cascade(sources, selection_dir, target=None):
         raise ValueError(f"No cascade fitted for target {target!r} in {selection_dir!r}. Available: {', '.join(fits)}")
     config = fits[target]
     paths = [str(s) for s in sources]
-    named = dict(zip(_names(paths), paths))
-    if len(paths) == 1 and not any("@" in str(k) for k in config.stages):  # one sweep: stages are resolutions
-        (name, path), = named.items()
-        loaded = reopen_model(read_fingerprint(path) or {}, name)
-        config = dataclasses.replace(config, stages=tuple(f"{name}@{r}" for r in config.stages))
-    else:
-        used = {str(k).rpartition("@")[0] for k in config.stages}
-        unknown = sorted(used - set(named))
-        if unknown:
-            raise ValueError(f"Stages of {', '.join(unknown)} are not sweeps of {', '.join(named)} (a BatchNorm "
-                             "re-estimated stage cannot be reopened from its sweep): pass the sweeps it was fitted on")
-        loaded = {n: reopen_model(read_fingerprint(named[n]) or {}, n) for n in sorted(used)}
-    models = loaded if isinstance(loaded, dict) else {name: loaded}
-    direct = {_resize(named[n]) for n in models}
-    return CascadeClassifier.from_models(models, config, small_images=direct == {"direct"})
-
-
-def _resize(results_dir):
-    """How the sweep in `results_dir` resized its images: "direct" (small images) or a crop."""
-    rows = tables.read_csv(os.path.join(results_dir, "results.csv"))
-    return str(rows[0].get("resize", "direct")).split()[0]
-
+    sweeps = load_sweeps(paths)
+    named = dict(zip(sweeps, paths))
+    if StagePool.from_sweeps(sweeps).task != "classification":
+        raise ValueError("A deployable cascade classifies: the sweeps are of a segmentation model")
+    if len(sweeps) == 1:  # one sweep: the stages are its resolutions
+        config = dataclasses.replace(config, stages=tuple(f"{next(iter(named))}@{r}" for r in config.stages))
+    used = sorted({str(k).rpartition("@")[0] for k in config.stages})
+    unknown = sorted(set(used) - set(named))
+    if unknown:
+        raise ValueError(f"Stages of {', '.join(unknown)} are not sweeps of {', '.join(named)} (a BatchNorm "
+                         "re-estimated stage cannot be reopened from its sweep): pass the sweeps it was fitted on")
+    facts = {n: read_fingerprint(named[n]) or {} for n in used}
+    precisions = {f.get("config", {}).get("precision", "float32") for f in facts.values()}
+    if len(precisions) > 1:
+        raise ValueError(f"The sweeps of the cascade ran in different precisions ({', '.join(sorted(precisions))}): "
+                         "a deployed cascade runs in one")
+    loaded = {n: reopen_model(facts[n], n, classes=_classes(sweeps[n])) for n in used}
+    tables = {n: sweeps[n].tables[sweeps[n].native] for n in used}
+    direct = {t.meta.get("resize", "direct") == "direct" for t in tables.values()}
+    if len(direct) > 1:
+        raise ValueError("The sweeps of the cascade prepared their images differently (resized directly, and "
+                         "centre-cropped): a deployed cascade feeds every stage the same kind of image")
+    heads = {n: facts[n].get("config", {}).get("head") for n in used}
+    return CascadeClassifier.from_models(loaded, config, small_images=direct.pop(), precision=precisions.pop(),
+                                         heads=heads)

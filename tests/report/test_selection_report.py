@@ -30,7 +30,8 @@ def test_the_files_of_a_selection_study(tmp_path):
         assert f"| {r.setting} | {drop(r.flops_drop_pct)} | {r.top1:.2f} | {drop(r.top1_drop)} |" in text
     assert "#### Random selection" in text and "Table 6 layout" in text
 
-    fits = {r.extra["fit"].target: r.extra["fit"].config for r in report.results if "fit" in r.extra}
+    fits = {r.extra["fit"].target: r.extra["fit"].config for r in report.results
+            if "fit" in r.extra and not r.extra.get("alternative")}
     assert selection_report.load_fitted_configs(str(tmp_path)) == fits and fits
 
     split = np.load(tmp_path / "selection_split.npz")

@@ -19,6 +19,7 @@ import tensorflow as tf
 from reswise_tf import data, models
 from reswise_tf import training as train_lib
 from reswise_tf.data import preprocessing
+from reswise_tf.data.source import IGNORE_LABEL
 from reswise_tf.evaluation import SweepConfig, sweep
 from reswise_tf.models import ResNet18Small, SmallResNet
 from tests.helpers import generated_source, run_module, write_image_folder
@@ -165,19 +166,23 @@ def test_random_resized_crop_zooms_into_a_part_of_the_image():
 
 
 @pytest.mark.parametrize("augment", ["crop_flip", "scale_flip", "rrc_flip"])
-def test_a_segmentation_mask_moves_with_its_image(augment):
+def test_a_segmentation_mask_moves_with_its_image_and_its_new_border_is_not_scored(augment):
     """Each transform moves the class map as it moves the image (nearest neighbour for the
-    map): the labelled pixels stay where the image's ink is, up to the blended edge."""
+    map): the labelled pixels stay where the image's ink is, up to the blended edge; the border
+    a crop or a shrink adds is the ignore label (it is no class: 0 is the pet of oxford_iiit_pet)."""
     image = np.zeros((32, 32, 3), np.float32)
     image[6:20, 10:28] = 255.0  # an off-centre, asymmetric item
     mask = np.zeros((32, 32), np.uint8)
     mask[6:20, 10:28] = 3
+    padded = 0
     for i in range(12):
         out, moved = train_lib.augment_image(tf.constant(image), tf.constant([i, 4], tf.int64), augment,
                                              mask=tf.constant(mask))
-        ink, labelled = out.numpy()[..., 0] > 127, moved.numpy() == 3
-        assert set(np.unique(moved.numpy())) <= {0, 3}
-        assert np.sum(ink != labelled) <= 2 * 32  # at most the edge pixels differ
+        ink, moved = out.numpy()[..., 0] > 127, moved.numpy()
+        assert set(np.unique(moved)) <= {0, 3, IGNORE_LABEL}
+        assert np.sum(ink != (moved == 3)) <= 2 * 32  # at most the edge pixels differ
+        padded += int(np.sum(moved == IGNORE_LABEL))
+    assert (padded > 0) == (augment != "rrc_flip")  # a random-resized crop adds no border
 
 
 def test_augment_none_keeps_the_sweeps_inputs():

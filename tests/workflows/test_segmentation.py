@@ -62,6 +62,8 @@ def test_a_folder_of_images_and_masks_gives_padded_maps_and_refuses_misfits(tmp_
     _write_pairs(tmp_path / "ok", [(40, 30), (24, 36)], ids=(0, 1, 2, IGNORE_LABEL))
     source = data.load_source(f"folder:{tmp_path / 'ok'}")
     assert source.task == "segmentation" and source.num_classes == 3  # 255 is not a class
+    labels = data.dataset_labels(f"folder:{tmp_path / 'ok'}")
+    assert (labels.num_classes, labels.task, labels.imagenet) == (3, "segmentation", False)  # ids, not ImageNet's
     for ex, (w, h) in zip(source.dataset, [(40, 30), (24, 36)]):
         label = ex["label"]
         assert tuple(label["size"].numpy()) == (h, w)
@@ -185,3 +187,15 @@ def test_the_command_line_sweeps_a_unet_checkpoint_on_the_scenes(tmp_path):
                          "--weights=none", f"--output_dir={tmp_path / 'no'}")
     assert refused.returncode != 0 and "segmentation" in one_error_line(refused.stderr)
     assert not os.path.exists(tmp_path / "no" / "predictions")
+
+
+@needs_fashion_mnist
+def test_batchnorm_re_estimation_columns_for_a_segmenter(tmp_path):
+    source, train = scenes.scenes_source("test", num_scenes=8), scenes.scenes_source("train", num_scenes=16)
+    config = SweepConfig(resolutions=[32, 16], preprocess="tf", batch_size=8)
+    rows = run_reduce(loaded(_unet(32), preprocess="tf"), source, config, str(tmp_path), verbose=0,
+                      bn_source=train, bn_images=16)
+    bn = load_tables(str(tmp_path / "bn_recalibrated"))
+    assert [r["miou_bn"] for r in rows] == [pytest.approx(bn[r].miou(), abs=1e-3) for r in (32, 16)]
+    assert rows[1]["miou_bn_drop"] == pytest.approx(rows[0]["miou"] - rows[1]["miou_bn"], abs=1e-3)
+    assert "mIoU Drop, BN re-estimated" in (tmp_path / "results.md").read_text()

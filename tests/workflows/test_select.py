@@ -172,3 +172,12 @@ def test_a_fitted_cascade_is_deployed_from_the_sweeps_files(sweeps, tmp_path):
     os.remove(tmp_path / "a_16.keras")
     with pytest.raises(FileNotFoundError, match="is gone or changed since the sweep"):
         workflows.deploy_cascade(dirs, out)
+
+
+def test_one_sweep_takes_a_reference_resolution(sweeps):
+    dirs, _, _, _ = sweeps
+    for reference in (12, "12", "a_16@12"):
+        rows = workflows.select([dirs[0]], ("fixed",), reference=reference).rows
+        assert {r["setting"]: r["top1_drop"] for r in rows}["12px"] == 0.0
+    with pytest.raises(ValueError, match="`reference` should be one of the stages: 16, 12"):
+        workflows.select([dirs[0]], ("fixed",), reference=20)
