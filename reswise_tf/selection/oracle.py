@@ -45,6 +45,10 @@ class Options:
         check_positive_int(self.max_stages, "max_stages")
         check_choice(self.metric, ("auto", *METRIC_NAMES), "metric")
 
+    def check_pool(self, pool, topk):
+        """Raises ValueError unless `metric` is one of `pool`'s task."""
+        metric_named(self.metric, pool, topk)
+
 
 def oracle_select(pool, rows, *, topk=5):
     """The oracle's choice for each image of `rows`, paying one pass of that stage (a

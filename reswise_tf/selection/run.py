@@ -79,6 +79,9 @@ def run_selection(tables, selectors=tuple(SELECTORS), *, topk=5, max_drops=(), f
             resolve_stage(pool, target.against)
     settings = {**options, "targets": targets}
     chosen = {spec.name: spec.make_options(settings) for spec in specs}  # validated before any work
+    for opts in chosen.values():
+        if hasattr(opts, "check_pool"):  # and against what the cache holds
+            opts.check_pool(pool, topk)
     # A budget given as 'random' is the random selector's expected FLOPs (its set is checked too).
     random = SELECTORS["random"]
     fraction = random.expected_fraction(pool, random.make_options(settings))

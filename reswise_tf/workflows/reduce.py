@@ -117,7 +117,7 @@ def _segmentation_examples(loaded, source, config, resolutions, output_dir, titl
     channels = loaded.model.inputs[0].shape[-1]
     predictions = {}
     for r in picked:
-        model = rescale(loaded.model, r, arch=loaded.arch)
+        model = loaded.model if r == loaded.native_resolution else rescale(loaded.model, r, arch=loaded.arch)
         x = tf.stack([prepare(ex["image"], r, mode=config.preprocess, crop_pct=config.crop_pct, direct=True,
                               channels=channels) for ex in examples])
         probs = model(x, training=False)

@@ -18,7 +18,7 @@ from reswise_tf.data import scenes
 from reswise_tf.data.source import IGNORE_LABEL, DataError
 from reswise_tf.evaluation import SweepConfig, load_tables
 from reswise_tf.evaluation.predictions import mean_iou
-from reswise_tf.models import rescale
+from reswise_tf.models import get_arch, rescale
 from reswise_tf.models.unet import UNetSmall
 from reswise_tf.selection import run_selection
 from reswise_tf.workflows import run_reduce
@@ -144,6 +144,11 @@ def test_a_unet_sweep_scores_each_size_at_the_labels_resolution_and_selects_in_m
     assert fixed["64px"].scores[0][1] == pytest.approx(cache[64].miou(rows_scored))
     assert fixed["32px"].scores[0][2] == pytest.approx(cache[64].miou(rows_scored) - cache[32].miou(rows_scored))
     assert {"random", "cascade", "oracle"} <= {r.selector for r in report.results}
+    for option, message in (({"confidence": "margin"}, "`confidence` should be auto or max_prob"),
+                            ({"thresholds": "per_class"}, "`thresholds` should be auto or shared"),
+                            ({"metric": "top1"}, "Unknown metric 'top1' for a segmentation cache")):
+        with pytest.raises(ValueError, match=message):  # refused before any selector runs
+            run_selection(cache, ("fixed", "cascade"), **option)
 
 
 def test_a_model_and_a_dataset_of_other_tasks_are_refused_before_any_work(tmp_path):
@@ -174,7 +179,8 @@ def test_evaluate_takes_in_memory_class_maps(tmp_path):
 @needs_fashion_mnist
 def test_the_command_line_sweeps_a_unet_checkpoint_on_the_scenes(tmp_path):
     checkpoint = tmp_path / "unet.keras"
-    _unet(64).save(checkpoint)
+    keras.utils.set_random_seed(0)
+    get_arch("unet_small").build(64, classes=scenes.NUM_CLASSES).save(checkpoint)
     out = tmp_path / "out"
     result = run_module("experiments.reduce", "--arch=unet_small", "--dataset=fashion_mnist_scenes",
                         f"--weights={checkpoint}", "--resolutions=64,32", "--num_examples=8", f"--output_dir={out}")

@@ -58,6 +58,21 @@ class Options:
         check_choice(self.decide, ("auto", *DECISIONS), "decide")
         check_choice(self.metric, ("auto", *METRIC_NAMES), "metric")
 
+    def check_pool(self, pool, topk):
+        """Raises ValueError, naming the option, for a choice `pool` cannot take: a metric of the
+        other task; on a segmentation (one confidence per image, its mean top probability; no
+        class to fit per-class thresholds on, no probabilities to average) anything but
+        max_prob, shared thresholds and each stage deciding on its own."""
+        metric_named(self.metric, pool, topk)
+        if pool.task != "segmentation":
+            return
+        for name, value, allowed in (("confidence", self.confidence, ("auto", "max_prob")),
+                                     ("thresholds", self.thresholds, ("auto", "shared")),
+                                     ("decide", self.decide, ("auto", "own"))):
+            if value not in allowed:
+                raise ValueError(f"`{name}` should be {' or '.join(allowed)} for a segmentation cache (one "
+                                 f"confidence per image: its mean top probability). Received {name}={value!r}")
+
     def confidences(self, pool):
         """The confidence kinds searched: all ("auto"; a segmentation has one, its mean pixel
         confidence: "max_prob"), or the one asked for."""
@@ -65,14 +80,15 @@ class Options:
             return (self.confidence,)
         return ("max_prob",) if pool.task == "segmentation" else (*conf_lib.CONFIDENCES, conf_lib.LEARNED)
 
-    @property
-    def threshold_kinds(self):
-        return check_threshold_kinds(THRESHOLD_KINDS if self.thresholds == "auto" else self.thresholds)
+    def threshold_kinds(self, pool):
+        if self.thresholds == "auto":
+            return check_threshold_kinds("shared" if pool.task == "segmentation" else THRESHOLD_KINDS)
+        return check_threshold_kinds(self.thresholds)
 
     def decisions(self, pool):
         if self.decide != "auto":
             return (self.decide,)
-        return ("own",) if pool.single else DECISIONS
+        return ("own",) if pool.single or pool.task == "segmentation" else DECISIONS
 
 
 def run(part, options):
@@ -91,7 +107,7 @@ def run(part, options):
         search = search_cascades(pool, part.calibration, stages=options.stages, max_stages=options.max_stages,
                                  confidences=options.confidences(pool),
                                  metric=metric_named(options.metric, pool, part.topk),
-                                 thresholds=options.threshold_kinds, decisions=options.decisions(pool),
+                                 thresholds=options.threshold_kinds(pool), decisions=options.decisions(pool),
                                  candidates=candidates, per_class_kinds=None if pool.single else PER_CLASS_KINDS,
                                  progress=part.progress if candidates is None else None)
         plain = dataclasses.replace(search, blocks=[b for b in search.blocks if _kind(b) != conf_lib.LEARNED])
