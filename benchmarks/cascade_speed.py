@@ -21,7 +21,6 @@ CPUs a smaller input can run faster than its FLOPs say (its activations fit the 
 cheap stage is also timed alone on the same batches to show which way it goes on this machine.
 """
 
-import os
 import time
 
 import numpy as np
@@ -30,10 +29,9 @@ from absl import flags
 from experiments import common
 from reswise_tf import data
 from reswise_tf.deploy import CascadeClassifier
-from reswise_tf.evaluation.store import read_fingerprint
 from reswise_tf.models import registry
 from reswise_tf.selection import CascadeConfig
-from reswise_tf.workflows.model_choice import reopen_model
+from reswise_tf.workflows.select import native_classifier
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -58,7 +56,7 @@ flags.DEFINE_integer("batch_size", 16, "Images per batch. Default: 16.")
 flags.DEFINE_integer("batches", 4, "Timed batches (after one warm-up batch). Default: 4.")
 flags.DEFINE_integer("seed", 0, "Seed of the random images. Default: 0.")
 flags.DEFINE_string("reference_dir", None, "With --cascade_dir: a results directory whose model (at its native size, as its sweep ran it) the cascade is timed against. Default: the cascade's last stage.")
-flags.DEFINE_string("dataset", None, "With --cascade_dir: time on this dataset's test images (raw) instead of random ones. Default: None.")
+flags.DEFINE_string("dataset", None, "With --cascade_dir: time on this dataset's evaluation images (raw, of one size) instead of random ones. Default: None.")
 
 
 def build_from_arch(name, stages, accept_fraction, probe):
@@ -93,13 +91,11 @@ def build_from_arch(name, stages, accept_fraction, probe):
 
 def reference_of(clf):
     """(a CascadeClassifier whose stage `j` is the reference, j, its name): --reference_dir's
-    model as its sweep ran it, else the cascade's own last stage."""
+    model at its native size as its sweep ran it, else the cascade's own last stage."""
     if not FLAGS.reference_dir:
         return clf, len(clf.stages) - 1, f"last stage {clf.stages[-1]}"
-    name = os.path.basename(os.path.normpath(FLAGS.reference_dir))
-    loaded = reopen_model(read_fingerprint(FLAGS.reference_dir) or {}, name)
-    config = CascadeConfig((f"{name}@{loaded.native_resolution}",), (), "max_prob")
-    return CascadeClassifier.from_models({name: loaded}, config), 0, config.stages[0]
+    ref = native_classifier(FLAGS.reference_dir)
+    return ref, 0, ref.stages[0]
 
 
 def image_batches(clf, rng):
@@ -109,8 +105,12 @@ def image_batches(clf, rng):
         if clf.inputs is None:
             raise ValueError("--dataset needs a cascade that prepares raw images (saved by experiments.select "
                              "--deploy_dir); this one takes prepared inputs")
-        source = data.load_source(FLAGS.dataset, split="test")
-        images = np.stack([ex["image"].numpy() for ex in source.dataset.take(count)]).astype(np.float32)
+        source = data.load_source(FLAGS.dataset)  # its evaluation split (validation, else test)
+        images = [ex["image"].numpy() for ex in source.dataset.take(count)]
+        if len({im.shape for im in images}) > 1:
+            raise ValueError(f"--dataset {FLAGS.dataset} has images of several sizes: a batch of raw images needs "
+                             "one size (use a dataset of equal-size images, e.g. fashion_mnist)")
+        images = np.stack(images).astype(np.float32)
         return np.split(images, FLAGS.batches + 1)
     native_res = clf.sizes[-1]
     return [rng.uniform(-1, 1, (FLAGS.batch_size, native_res, native_res, 3)).astype(np.float32)

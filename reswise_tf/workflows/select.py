@@ -20,6 +20,7 @@ from reswise_tf.evaluation.predictions import SweepCache
 from reswise_tf.evaluation.store import load_tables, read_fingerprint
 from reswise_tf.evaluation.variants import BN_VARIANT
 from reswise_tf.report import selection_report
+from reswise_tf.selection.cascade.config import CascadeConfig
 from reswise_tf.selection.pool import StagePool
 from reswise_tf.selection.run import run_selection
 from reswise_tf.workflows.model_choice import reopen_model
@@ -115,12 +116,26 @@ def deploy_cascade(sources, selection_dir, target=None):
         raise ValueError(f"No cascade fitted for target {target!r} in {selection_dir!r}. Available: {', '.join(fits)}")
     config = fits[target]
     paths = [str(s) for s in sources]
+    if len(paths) == 1:  # one sweep: the stages are its resolutions
+        name = _names(paths)[0]
+        config = dataclasses.replace(config, stages=tuple(f"{name}@{r}" for r in config.stages))
+    return _reopened(paths, config)
+
+
+def native_classifier(results_dir):
+    """A one-stage `CascadeClassifier` of the model of the sweep in `results_dir` at its native
+    resolution, reopened as the sweep ran it (what a deployed cascade is timed against)."""
+    cache = load_sweeps([str(results_dir)])
+    (name, sweep), = cache.items()
+    return _reopened([str(results_dir)], CascadeConfig((f"{name}@{sweep.native}",), (), "max_prob"))
+
+
+def _reopened(paths, config):
+    """`config` over the models of the sweeps in `paths`, each reopened as its sweep ran it."""
     sweeps = load_sweeps(paths)
     named = dict(zip(sweeps, paths))
     if StagePool.from_sweeps(sweeps).task != "classification":
         raise ValueError("A deployable cascade classifies: the sweeps are of a segmentation model")
-    if len(sweeps) == 1:  # one sweep: the stages are its resolutions
-        config = dataclasses.replace(config, stages=tuple(f"{next(iter(named))}@{r}" for r in config.stages))
     used = sorted({str(k).rpartition("@")[0] for k in config.stages})
     unknown = sorted(set(used) - set(named))
     if unknown:
@@ -131,12 +146,11 @@ def deploy_cascade(sources, selection_dir, target=None):
     if len(precisions) > 1:
         raise ValueError(f"The sweeps of the cascade ran in different precisions ({', '.join(sorted(precisions))}): "
                          "a deployed cascade runs in one")
-    loaded = {n: reopen_model(facts[n], n, classes=_classes(sweeps[n])) for n in used}
-    tables = {n: sweeps[n].tables[sweeps[n].native] for n in used}
-    direct = {t.meta.get("resize", "direct") == "direct" for t in tables.values()}
+    direct = {sweeps[n].tables[sweeps[n].native].meta.get("resize", "direct") == "direct" for n in used}
     if len(direct) > 1:
         raise ValueError("The sweeps of the cascade prepared their images differently (resized directly, and "
                          "centre-cropped): a deployed cascade feeds every stage the same kind of image")
+    loaded = {n: reopen_model(facts[n], n, classes=_classes(sweeps[n])) for n in used}
     heads = {n: facts[n].get("config", {}).get("head") for n in used}
     return CascadeClassifier.from_models(loaded, config, small_images=direct.pop(), precision=precisions.pop(),
                                          heads=heads)

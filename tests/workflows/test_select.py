@@ -17,6 +17,7 @@ from reswise_tf.report import selection_report
 from reswise_tf.selection import StagePool, cascade_select, fit_cascade, split_rows
 from reswise_tf.selection.pool import Committee
 from reswise_tf.workflows import run_reduce
+from reswise_tf.workflows.select import native_classifier
 from tests.helpers import loaded, run_module, tiny_classifier
 
 N, SIZE = 96, 24
@@ -167,6 +168,10 @@ def test_a_fitted_cascade_is_deployed_from_the_sweeps_files(sweeps, tmp_path):
     expected = cascade_select(pool, config, np.arange(N))
     np.testing.assert_array_equal(out_raw.stage.astype(str), np.asarray(expected.chosen, str))
     np.testing.assert_array_equal(out_raw.macs, expected.macs)
+    native = native_classifier(dirs[1])  # what benchmarks.cascade_speed times a cascade against
+    ids, _ = native.stage_predictions(images.astype(np.float32), 0)
+    assert native.stages == ("b_24@24",)
+    np.testing.assert_array_equal(ids, pool.tables["b_24@24"].top_ids)
     with pytest.raises(ValueError, match="has no file to reopen"):
         workflows.deploy_cascade([os.path.join(root, "a_16"), os.path.join(root, "b_24")], out)
     os.remove(tmp_path / "a_16.keras")
