@@ -51,6 +51,7 @@ class PassState:
     records: dict = dataclasses.field(default_factory=dict)
     seconds: dict = dataclasses.field(default_factory=dict)
     timed: dict = dataclasses.field(default_factory=dict)
+    _tallies: dict = dataclasses.field(default_factory=dict, repr=False)  # job: (batches summed, sums)
 
     def __post_init__(self):
         for job in self.jobs:
@@ -77,8 +78,13 @@ class PassState:
         self.timed[job] += images
 
     def running(self, job):
-        """The task's figure of `job` so far (top-1 or mIoU, a fraction), for the progress line."""
-        return self.task.running(self.records[job], self.labels)
+        """The task's figure of `job` so far (top-1 or mIoU, a fraction), for the progress line:
+        running sums, to which each call adds only the batches since the last."""
+        done, tally = self._tallies.get(job, (0, None))
+        for record, labels in zip(self.records[job][done:], self.labels[done:]):
+            tally = self.task.tally(tally, record, labels)
+        self._tallies[job] = (len(self.records[job]), tally)
+        return self.task.value(tally)
 
     def _record(self, job):
         return {key: _concat([r[key] for r in self.records[job]], dtype) for key, dtype in self.task.keys}

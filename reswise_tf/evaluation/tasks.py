@@ -41,10 +41,14 @@ class Classification:
         probs, ids = tf.math.top_k(probabilities(model, images), k=min(kept_classes, model.outputs[0].shape[-1]))
         return {"ids": tf.cast(ids, tf.int32), "probs": probs}
 
-    def running(self, records, labels):
-        """The progress line's figure so far (top-1, a fraction), from the records of the batches."""
-        hits = sum(int(np.sum(r["ids"][:, 0] == y)) for r, y in zip(records, labels) if len(y))
-        count = sum(len(y) for y in labels)
+    def tally(self, so_far, record, labels):
+        """The progress line's running sums, with one more batch: (top-1 hits, images)."""
+        hits, count = so_far or (0, 0)
+        return hits + (int(np.sum(record["ids"][:, 0] == labels)) if len(labels) else 0), count + len(labels)
+
+    def value(self, tally):
+        """The progress line's figure (top-1, a fraction) of the running sums."""
+        hits, count = tally or (0, 0)
         return hits / count if count else 0.0
 
     def table(self, resolution, index, labels, record, meta, kept_classes):
@@ -100,13 +104,15 @@ class Segmentation:
         return {"intersection": intersection, "union": union, "pixel_correct": tf.reduce_sum(intersection, axis=1),
                 "pixels": pixels, "confidence": confidence / tf.maximum(tf.cast(pixels, tf.float32), 1.0)}
 
-    def running(self, records, labels):
+    def tally(self, so_far, record, labels):
+        """The running sums with one more batch: per-class (intersection, union)."""
         del labels
-        if not records:
-            return 0.0
-        i = sum(r["intersection"].sum(axis=0) for r in records)
-        u = sum(r["union"].sum(axis=0) for r in records)
-        return float(mean_iou(i, u)) / 100.0
+        i, u = so_far or (0, 0)
+        return i + np.asarray(record["intersection"]).sum(axis=0), u + np.asarray(record["union"]).sum(axis=0)
+
+    def value(self, tally):
+        """mIoU (a fraction) of the running sums."""
+        return float(mean_iou(*tally)) / 100.0 if tally else 0.0
 
     def table(self, resolution, index, labels, record, meta, kept_classes):
         del labels, kept_classes

@@ -195,3 +195,23 @@ def test_progress_line_shows_percentages(tmp_path, capsys):
     sweep(loaded(tiny_classifier(16)), source, _config((16, 8)), None, verbose=1)
     out = capsys.readouterr().out
     assert "8/10 images" not in out and "8/8 images  100.00%" in out and "top1@16 " in out and "e+00" not in out
+
+
+def test_the_running_figure_sums_each_batch_once():
+    """The progress line's top-1 (or mIoU) so far: running sums, each batch added once, equal
+    to the figure over every batch recomputed."""
+    from reswise_tf.evaluation.engine import PassState
+    from reswise_tf.evaluation.tasks import Classification, Segmentation
+
+    state = PassState([("", 16)], Classification())
+    for ids, labels in (([0, 1, 2], [0, 1, 1]), ([3, 3], [3, 0]), ([5], [5])):
+        state.add_batch(np.arange(len(ids)), np.array(labels))
+        state.add_outputs(("", 16), {"ids": np.array(ids)[:, None]})
+        hits = sum(int(np.sum(np.array(r["ids"])[:, 0] == y)) for r, y in zip(state.records[("", 16)], state.labels))
+        assert state.running(("", 16)) == pytest.approx(hits / state.count)
+    assert state.running(("", 16)) == pytest.approx(4 / 6)
+    seg = PassState([("", 8)], Segmentation(2))
+    for inter, union in (([[1, 2]], [[2, 4]]), ([[3, 0]], [[4, 0]])):
+        seg.add_batch(np.arange(1), np.zeros(1))
+        seg.add_outputs(("", 8), {"intersection": np.array(inter), "union": np.array(union)})
+    assert seg.running(("", 8)) == pytest.approx((4 / 6 + 2 / 4) / 2)
