@@ -316,6 +316,11 @@ def from_memory(data, *, num_classes, name="in-memory"):
     """
     if isinstance(data, tf.data.Dataset):
         ds, count, small = _dataset_examples(data)
+        if ds.element_spec["label"].shape.rank == 2:  # class maps: a segmentation
+            ds = ds.enumerate().map(lambda i, ex: {"image": ex["image"], "index": i,
+                                                   "label": _checked_map(ex["label"], num_classes)})
+            return DataSource(name=name, split=None, dataset=ds, num_examples=count, num_classes=num_classes,
+                              small_images=True, label_kind="ids", task="segmentation")
     elif isinstance(data, (tuple, list)) and len(data) == 2:
         images, labels = np.asarray(data[0]), np.asarray(data[1])
         if images.ndim == 3:
@@ -354,6 +359,15 @@ def _checked_label(label, num_classes):
     with tf.control_dependencies([tf.debugging.assert_non_negative(label, message=message),
                                   tf.debugging.assert_less(label, tf.constant(num_classes, tf.int64), message=message)]):
         return tf.identity(label)
+
+
+def _checked_map(label, num_classes):
+    """A class map (uint8), or an error when a scored pixel is not a class of the model."""
+    scored = tf.boolean_mask(label, label != IGNORE_LABEL)
+    message = f"`data` has a class map with a class outside the model's {num_classes} classes (0..{num_classes - 1})"
+    with tf.control_dependencies([tf.debugging.assert_non_negative(scored, message=message),
+                                  tf.debugging.assert_less(scored, tf.constant(num_classes, tf.int64), message=message)]):
+        return tf.cast(label, tf.uint8)
 
 
 def _dataset_examples(ds):

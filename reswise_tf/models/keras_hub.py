@@ -279,15 +279,15 @@ def _pooled_head_at(model, resolution, antialias):
 
 
 def _functional_at(model, resolution, antialias):
-    """A user model around a keras-hub backbone or classifier: its graph cloned on a new input,
-    the keras-hub part replaced by its rescaled copy, every other weight copied."""
+    """A user model around a keras-hub backbone, classifier or segmenter: its graph cloned on a
+    new input, the keras-hub part replaced by its rescaled copy, every other weight copied."""
     hub = _hub()
-    kinds = (hub.models.Backbone, hub.models.ImageClassifier)
+    kinds = (hub.models.Backbone, *_tasks(hub))
 
     def clone(layer):
         if isinstance(layer, hub.models.Backbone):
             return backbone_at(layer, resolution, antialias)
-        if isinstance(layer, hub.models.ImageClassifier):
+        if isinstance(layer, _tasks(hub)):
             return task_at(layer, resolution, antialias)
         return type(layer).from_config(layer.get_config())
 
@@ -327,8 +327,8 @@ def _plain_number(value, default):
 
 
 def load_preset(name):
-    """A keras-hub image classifier preset (`ImageClassifier.from_preset`; downloaded on first
-    use) and its preprocessor, as `with_converter` gives it."""
+    """(the model, its native size) of a keras-hub image classifier preset
+    (`ImageClassifier.from_preset`; downloaded on first use), as `with_converter` gives them."""
     hub = _hub()
     if hub is None:
         try:

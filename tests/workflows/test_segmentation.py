@@ -169,6 +169,9 @@ def test_evaluate_takes_in_memory_class_maps(tmp_path):
     masks[0, :4] = IGNORE_LABEL
     result = evaluate(_unet(32, classes=3), (images, masks), [32, 16], preprocess="tf")
     assert [r["resolution"] for r in result.rows] == [32, 16]
+    as_dataset = evaluate(_unet(32, classes=3), tf.data.Dataset.from_tensor_slices((images, masks)), [32, 16],
+                          preprocess="tf")  # a tf.data.Dataset of (image, class map): the same
+    assert as_dataset.rows[1]["miou"] == result.rows[1]["miou"]
     table = result.cache.tables[32]  # the ignore-label pixels are not scored
     assert table.pixels.tolist() == [32 * 32 - 4 * 32] + [32 * 32] * 5
     assert result.rows[0]["miou"] == pytest.approx(table.miou(), abs=1e-3)
