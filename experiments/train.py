@@ -189,8 +189,9 @@ def reproduce_message(spec, val_source, result, resolution):
     if FLAGS.num_validation_examples:
         args += f" --num_examples={FLAGS.num_validation_examples}"
     return (
-        f"Final accuracy on {val_source.name} {val_source.split or ''} at {resolution}px: "
-        f"{100 * result.metrics['accuracy']:.2f}% (loss {result.metrics['loss']:.4f}). "
+        f"Final {'mIoU' if 'miou' in result.metrics else 'accuracy'} on {val_source.name} {val_source.split or ''} at "
+        f"{resolution}px: {100 * result.metrics.get('miou', result.metrics.get('accuracy')):.2f}% "
+        f"(loss {result.metrics['loss']:.4f}). "
         "experiments.reduce reproduces it at the native resolution:\n"
         f"  python -m experiments.reduce --arch={spec.name} --weights={result.output} {args}\n"
         f"  python -m experiments.reduce --model_path={result.output} "

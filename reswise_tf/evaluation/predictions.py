@@ -157,7 +157,6 @@ class SweepCache:
         self.macs = {r: float(t.meta["macs"]) for r, t in self.tables.items()}
         self.native = self._native()
         self.kept_classes = first.kept_classes
-        self._correct = {}
 
     def _native(self):
         natives = {t.meta.get("native_resolution") for t in self.tables.values()} - {None}
@@ -179,21 +178,3 @@ class SweepCache:
         check_positive_int(topk, "topk")
         return min(topk, self.kept_classes)
 
-    def correct(self, resolution, k=1):
-        """Boolean (N,): whether the label is in the top-`k` at `resolution` (memoised)."""
-        key = (resolution, k)
-        if key not in self._correct:
-            self._correct[key] = self.tables[resolution].correct(k)
-        return self._correct[key]
-
-    def top_probs(self, resolution):
-        return self.tables[resolution].top_probs
-
-    def check_resolutions(self, resolutions, arg):
-        """Raises ValueError naming `arg` unless every resolution is cached."""
-        missing = [r for r in resolutions if r not in self.tables]
-        if missing or not resolutions:
-            raise ValueError(
-                f"`{arg}` should be cached resolutions of this sweep: "
-                f"{', '.join(map(str, self.resolutions))}. Received {arg}={list(resolutions)}"
-            )

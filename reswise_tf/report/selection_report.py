@@ -118,7 +118,7 @@ def _pareto_panel(ax, report, column, text):
         return r.scores[column][1]
 
     def gflops(r):
-        return 2 * r.mean_macs / 1e9
+        return FLOPS_PER_MAC * r.mean_macs / 1e9
 
     fixed = [r for r in report.results if r.selector == "fixed"]
     by_model = {}

@@ -130,7 +130,7 @@ def flops_rows(macs_by_resolution, native_resolution):
     """`resolution,macs,flops,flops_drop_pct` rows from {resolution: MACs}."""
     native = macs_by_resolution[native_resolution]
     return [
-        {"resolution": r, "macs": m, "flops": 2 * m, "flops_drop_pct": round(flops_drop_pct(m, native), 4)}
+        {"resolution": r, "macs": m, "flops": FLOPS_PER_MAC * m, "flops_drop_pct": round(flops_drop_pct(m, native), 4)}
         for r, m in sorted(macs_by_resolution.items(), reverse=True)
     ]
 

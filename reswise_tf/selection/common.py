@@ -228,7 +228,7 @@ class Split:
     seed: int
     stratified: bool
 
-    def describe(self, cache=None):
+    def describe(self):
         how = "stratified by label, " if self.stratified else ""
         return (
             f"calibration part: {len(self.calibration)} images, evaluation part: "

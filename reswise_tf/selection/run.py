@@ -15,7 +15,7 @@ from reswise_tf.selection.cascade.search import resolve_stage
 from reswise_tf.selection.common import Part, split_rows
 from reswise_tf.selection.pool import StagePool
 from reswise_tf.selection.registry import SELECTORS, option_names
-from reswise_tf.selection.targets import RANDOM, Target
+from reswise_tf.selection.targets import DEFAULT_MAX_DROP, RANDOM, Target
 from reswise_tf.utils.checks import check_choice
 from reswise_tf.utils.progress import Progress
 
@@ -147,7 +147,7 @@ def _targets(max_drops, flops_budgets, *, random_runs):
     """The cascade targets; the default is max_drop 0.5 plus random's FLOPs when random runs."""
     targets = [Target.max_drop(d) for d in max_drops] + [Target.flops_budget(b) for b in flops_budgets]
     if not targets:
-        targets = [Target.max_drop(0.5)] + ([Target.flops_budget(RANDOM)] if random_runs else [])
+        targets = [Target.max_drop(DEFAULT_MAX_DROP)] + ([Target.flops_budget(RANDOM)] if random_runs else [])
     return tuple(targets)
 
 

@@ -12,6 +12,7 @@ import math
 KINDS = ("max_drop", "flops_budget")
 RANDOM = "random"  # a flops budget given as 'random': the random selector's expected mean FLOPs
 COMMITTEE = "committee"  # a target's reference: the committee of every model's native stage
+DEFAULT_MAX_DROP = 0.5  # points: the cascade's target when none is given
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,7 +35,7 @@ class TrainResult:
         `epoch` (0-based), `loss`, `accuracy`, `val_loss`, `val_accuracy`, `learning_rate`,
         `train_seconds` (wall time of the training steps, tracing included in the first
         epoch of a call) and `epoch_seconds` (with validation).
-      metrics: final evaluation on `val_ds` (`{'loss': ..., 'accuracy': ...}`, accuracy a
+      metrics: final evaluation on `val_ds` (`{'loss': ..., 'accuracy' (a segmentation: 'miou'): ...}`, a
         fraction in [0, 1]); empty without `val_ds`.
       output: path of the saved model.
       work_dir: path of the checkpoint folder.
@@ -71,11 +71,13 @@ class Optimization:
             )
 
     def compile(self, model, total_steps):
-        """Compiles `model`: cross-entropy on one-hot classes, or per pixel on a class map
-        (integer labels, the ignore label left out) for a segmentation model."""
+        """Compiles `model`: cross-entropy on one-hot classes (metric: accuracy), or per pixel on
+        a class map (integer labels, the ignore label left out) for a segmentation model (metric:
+        mIoU over the classes present, as the sweep scores it at the training resolution)."""
         if len(model.outputs[0].shape) == 4:
             loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=IGNORE_LABEL)
-            metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")  # pixel accuracy
+            metric = keras.metrics.MeanIoU(model.outputs[0].shape[-1], ignore_class=IGNORE_LABEL, sparse_y_pred=False,
+                                           name="miou")
         else:
             loss = keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
             metric = keras.metrics.CategoricalAccuracy(name="accuracy")

@@ -188,7 +188,8 @@ def _training_facts(ckpt):
         return {}
     return {"epochs": len(record["log"]), "train_examples": record["config"].get("num_train_examples"),
             "train_seconds_per_epoch": [round(row["train_seconds"], 1) for row in record["log"]],
-            "final_accuracy": round(100 * record["metrics"]["accuracy"], 2)}
+            **{f"final_{k}": round(100 * record["metrics"][k], 2) for k in ("accuracy", "miou")
+               if k in record["metrics"]}}
 
 
 def _reduce(m, ckpt, settings, test_source, train_source, output_dir, verbose):
@@ -220,11 +221,12 @@ def study_markdown(results, selections, facts, study_models, settings):
             continue
         fact = facts.get(m.key, {})
         lines.append(tables.to_markdown(results[m.arch], m.title))
-        if fact.get("final_accuracy") is not None:
+        final = next(((k, fact[f"final_{k}"]) for k in ("accuracy", "miou") if f"final_{k}" in fact), None)
+        if final is not None:
             lines.append(f"Checkpoint {fact['checkpoint']}: trained {fact['epochs']} epochs on "
                          f"{fact.get('train_examples') or 'all'} images (seconds per epoch: "
-                         f"{', '.join(map(str, fact['train_seconds_per_epoch']))}); test accuracy after training "
-                         f"{fact['final_accuracy']:.2f}%.")
+                         f"{', '.join(map(str, fact['train_seconds_per_epoch']))}); test "
+                         f"{'mIoU' if final[0] == 'miou' else 'accuracy'} after training {final[1]:.2f}%.")
         lines.append("")
         if m.thesis is not None:
             lines += [_beside_the_thesis(results[m.arch], m, settings.dataset), ""]

@@ -96,7 +96,7 @@ def test_saved_cascade_equals_selector_on_the_cache(setup, tmp_path, confidence,
 
 def test_larger_models_run_only_on_pending_images(setup):
     models, images, cache, _ = setup
-    medians = [float(np.median(cache.top_probs(r)[:, 0])) for r in STAGES[:2]]
+    medians = [float(np.median(cache.tables[r].top_probs[:, 0])) for r in STAGES[:2]]
     config = CascadeConfig(STAGES, medians, "max_prob")
     clf = CascadeClassifier(models, config)
     seen = []

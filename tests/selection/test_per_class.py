@@ -88,7 +88,7 @@ def test_price_sweep_at_price_zero_never_loses_accuracy_on_its_images():
     (thresholds, correct, _), *_ = per_class.price_sweep(
         cache, rows, stages, probe, prices=[0.0], folds=1
     )
-    assert correct >= cache.correct(32)[rows].sum()
+    assert correct >= cache.tables[32].correct()[rows].sum()
 
 
 def test_cross_fitted_scores_are_out_of_fold():

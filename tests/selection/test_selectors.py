@@ -224,9 +224,9 @@ def test_threshold_grid_equals_running_each_cascade(stages, kind):
     rows = np.arange(0, 300, 2)
     temps = (1.7,) * len(stages)
     probe = CascadeConfig(stages, (0.0,) * (len(stages) - 1), kind, temps)
-    confs = [probe.stage_confidence(cache.top_probs(r)[rows], j) for j, r in enumerate(stages[:-1])]
+    confs = [probe.stage_confidence(cache.tables[r].top_probs[rows], j) for j, r in enumerate(stages[:-1])]
     cands = [cascade_search._threshold_candidates(x, len(stages) - 1) for x in confs]
-    oks = [cache.correct(r)[rows] for r in stages]
+    oks = [cache.tables[r].correct()[rows] for r in stages]
     correct, cost = cascade_search._score_grid(confs, cands, oks, [cache.macs[r] for r in stages])
     for _ in range(60):
         q = tuple(int(rng.integers(0, len(t) + 1)) for t in cands)

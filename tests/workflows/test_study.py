@@ -73,6 +73,7 @@ def test_two_models_are_selected_across_and_the_segmenter_runs_on_its_scenes(tin
     assert {"committee", "cascade", "oracle"} <= {r["selector"] for r in across}
     text = (tmp_path / "study.md").read_text()
     assert "Segmentation S: a tiny U-Net" in text and "Per-image selection across the study's models" in text
+    assert "test mIoU after training" in text
     assert f"({TINY_UNET.name}_32/examples.png)" in text and (tmp_path / f"{TINY_UNET.name}_32" / "examples.png").exists()
 
 

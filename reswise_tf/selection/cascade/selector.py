@@ -16,7 +16,7 @@ from reswise_tf.selection.cascade import confidence as conf_lib
 from reswise_tf.selection.cascade.config import DECISIONS, cascade_select
 from reswise_tf.selection.cascade.search import THRESHOLD_KINDS, check_threshold_kinds, choose_cascade, search_cascades
 from reswise_tf.selection.metrics import METRIC_NAMES, metric_named
-from reswise_tf.selection.targets import Target, check_targets
+from reswise_tf.selection.targets import DEFAULT_MAX_DROP, Target, check_targets
 from reswise_tf.utils.checks import check_choice, check_positive_int
 
 WITHOUT_GATE = "without the learned gate"
@@ -99,7 +99,7 @@ def run(part, options):
             "The cascade is fitted on a calibration part disjoint from the images it reports on; "
             "the calibration and evaluation parts share images (or there is no calibration part)"
         )
-    targets = options.targets or (Target.max_drop(0.5),)
+    targets = options.targets or (Target.max_drop(DEFAULT_MAX_DROP),)
     pool = part.pool
     groups = [None] if pool.single or options.stages else [None, *models(pool).values()]
     results = []
