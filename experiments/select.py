@@ -37,7 +37,7 @@ flags.DEFINE_integer("topk", 5, "k of the top-k accuracy column. Default: 5.")
 flags.DEFINE_string(
     "choices",
     None,
-    "Random selector: comma-separated resolutions (several sweeps: stage names). Default: native and the four next sizes of the sweep.",
+    "Random selector: comma-separated resolutions (several sweeps: stage names). Default: the reference (one sweep: native) and the four next cheaper ones.",
 )
 flags.DEFINE_integer("trials", 10, "Random selector: number of seeded trials. Default: 10.")
 flags.DEFINE_integer("seed", 0, "Random selector: seed of the trials. Default: 0.")
@@ -56,7 +56,7 @@ flags.DEFINE_string(
     None,
     "Cascade: fixed comma-separated stages (one sweep: resolutions ending at native; several: stage names). Default: searched.",
 )
-flags.DEFINE_integer("max_stages", 3, "Cascade: most stages searched, native included. Default: 3.")
+flags.DEFINE_integer("max_stages", 3, "Cascade: most stages searched (one sweep: native included). Default: 3.")
 flags.DEFINE_string(
     "confidence",
     "auto",
@@ -70,7 +70,7 @@ flags.DEFINE_string(
 flags.DEFINE_string(
     "metric",
     "auto",
-    "Cascade: what --max_drop is measured in: top1, top5, or for a segmentation miou, pixel_acc; auto: top1 (a segmentation: miou). Default: auto.",
+    "Cascade and oracle: what targets are measured in (--max_drop's points, what a --flops_budget cascade maximises): top1, top5, or for a segmentation miou, pixel_acc; auto: top1 (a segmentation: miou). Default: auto.",
 )
 flags.DEFINE_string("decide", "auto", "Cascade: each stage decides on its own prediction (own), on the committee of the stages so far (committee), or auto (one sweep: own; several: both). Default: auto.")
 flags.DEFINE_float(

@@ -22,18 +22,17 @@ from reswise_tf import data, training
 from reswise_tf.models import registry
 from reswise_tf.runtime import distribute
 from reswise_tf.runtime.precision import PRECISIONS
-from reswise_tf.utils.checks import check_resolution
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "arch",
     None,
-    "Registered architecture: a keras.applications constructor in lower case (mobilenetv2, nasnetmobile, ...) or resnet18_small. Default: None.",
+    "Registered architecture: a keras.applications constructor in lower case (mobilenetv2, nasnetmobile, ...), resnet18_small, or unet_small (a segmentation). Default: None.",
 )
 flags.DEFINE_string(
     "dataset",
     None,
-    "TFDS name (cifar10, fashion_mnist, ...) or folder:PATH (subfolders are classes). Default: None.",
+    "TFDS name (cifar10, fashion_mnist, oxford_iiit_pet, ...), fashion_mnist_scenes, or folder:PATH (class subfolders, or images/ and masks/ of a segmentation). Default: None.",
 )
 flags.DEFINE_integer(
     "resolution", 32, "Training input size in pixels (the model's native resolution). Default: 32."
@@ -126,7 +125,7 @@ def main(argv):
             f"Received arch={FLAGS.arch!r}, dataset={FLAGS.dataset!r}"
         )
     spec = registry.get_arch(FLAGS.arch)  # bad input fails before any data is read
-    check_resolution(FLAGS.resolution, spec.min_resolution, arch=spec.name)
+    spec.check(FLAGS.resolution)  # its smallest size, and a multiple of its total stride (a U-Net)
     if FLAGS.epochs < 1:
         raise ValueError(f"--epochs should be a positive integer. Received epochs={FLAGS.epochs}")
     output = FLAGS.output or os.path.join(

@@ -1,8 +1,8 @@
 """Evaluation data as tf.data pipelines of decoded images.
 
-Every source yields dicts `{'image': uint8 (H, W, C), 'label': int64, 'index': int64}`, where
-`index` is the example's position in the source (so per-image results can be matched and
-nothing dropped goes unnoticed). Sources:
+Every source yields dicts `{'image': uint8 (H, W, C), 'label': int64 (a segmentation: a class
+map, `segmentation.py`), 'index': int64}`, where `index` is the example's position in the source
+(so per-image results can be matched and nothing dropped goes unnoticed). Sources:
 - TFDS datasets (`cifar10`, `imagenet2012`, `fashion_mnist`, any image classification set),
   with downloads off unless asked for;
 - `folder:PATH`, a folder of images whose subfolders are classes;

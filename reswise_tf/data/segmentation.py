@@ -3,13 +3,13 @@
 * TFDS sets with a segmentation mask: `oxford_iiit_pet` (its trimap 1/2/3 -> classes 0 pet,
   1 background, 2 border, as Keras' segmentation example does). Downloads off unless asked.
 * `folder:PATH` holding `images/` and `masks/`: PNG label maps with the images' file names
-  (any image extension; the mask `.png`). A mask of another size than its image, or with a class
-  id at or above the classes of the rest (other than 255, the ignore label) is an error naming
-  the file, found before any model runs.
+  (any image extension; the mask `.png`). A mask of another size than its image is an error
+  naming the file, and a class id the model does not have (other than 255, the ignore label)
+  refuses the model (`labels.Labels.check_outputs`), both before any model runs.
 * `fashion_mnist_scenes` (`scenes.py`): the offline stand-in.
 
 Masks of different sizes cannot share a batch as they are: each is padded to `MAX_MASK` with the
-ignore label and carries its own size, and the sweep resizes the predicted logits back to that
+ignore label and carries its own size, and the sweep resizes the predicted probabilities back to that
 size alone (the label is never resized). Images are resized to each size directly (no crop,
 which would cut the label).
 """

@@ -165,13 +165,14 @@ def train_pipeline(
       seed: seed of the shuffle and of the augmentation.
       channels: input channels of the model (grayscale is repeated).
       crop_pct: centre-crop fraction for large images (small ones are resized directly).
-      classes: length of the one-hot labels. Defaults to `source.num_classes`.
+      classes: length of the one-hot labels (a classification). Defaults to `source.num_classes`.
       num_examples: use only the first N examples. Defaults to all.
       shuffle_buffer: examples in the shuffle buffer. Defaults to the whole dataset for
         small images (cached decoded in memory), 1024 otherwise.
 
     Returns:
-      A `tf.data.Dataset` of `(float32 (B, R, R, channels), float32 (B, classes))`.
+      A `tf.data.Dataset` of `(float32 (B, R, R, channels), float32 (B, classes))`, or for a
+      segmentation source `(images, uint8 (B, R, R) class maps)`.
     """
     check_resolution(resolution, arg="resolution")
     check_positive_int(batch_size, "batch_size")

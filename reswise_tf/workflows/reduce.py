@@ -103,7 +103,7 @@ EXAMPLES = 4  # images drawn in a segmentation sweep's examples.png
 
 def _segmentation_examples(loaded, source, config, resolutions, output_dir, title):
     """`examples.png`: the first images of `source`, their labels and the predicted maps at up
-    to four of the sizes (native, the smallest, two between), each map at the label's size."""
+    to four of the sizes (the largest, the smallest, two between), each map at the label's size."""
     picked = sorted({resolutions[round(i * (len(resolutions) - 1) / 3)] for i in range(4)}, reverse=True)
     examples = list(source.dataset.take(EXAMPLES))
     masks = []
