@@ -1,4 +1,5 @@
-"""Loading the classifier to study: a registered architecture or any user `.keras`/`.h5` file."""
+"""Loading the model to study (a classifier or a segmenter): a registered architecture, any user
+`.keras`/`.h5` file, or a keras-hub preset."""
 
 import dataclasses
 import hashlib
@@ -17,7 +18,7 @@ MODEL_EXTENSIONS = (".keras", ".h5")
 
 @dataclasses.dataclass
 class LoadedModel:
-    """A classifier and the facts a sweep needs about it.
+    """A model (a classifier or a segmenter) and the facts a sweep needs about it.
 
     Attributes:
       model: the Keras model at its native resolution.
@@ -158,8 +159,9 @@ def load_arch(name, weights="imagenet", *, classes=None, native_resolution=None)
 
 
 def load_user_model(path, *, native_resolution=None, preprocess="none", crop_pct=0.875):
-    """Any user classifier file; rebuilt for other resolutions by cloning its graph (a saved
-    keras-hub image classifier: with its image converter's normalisation, `keras_hub`)."""
+    """Any user model file (a classifier or a segmenter); rebuilt for other resolutions by
+    cloning its graph (a saved keras-hub image classifier: with its image converter's
+    normalisation, `keras_hub`)."""
     model = load_model_file(path)
     if keras_hub.is_hub_classifier(model):
         model, _ = keras_hub.with_converter(model)

@@ -50,12 +50,12 @@ class Evaluation:
 
 def evaluate(model, data, resolutions, *, preprocess=None, crop_pct=None, topk=5, batch_size=32,
              output_dir=None, arch=None, native_resolution=None, num_examples=None, precision="float32", verbose=0):
-    """Evaluates a trained Keras classifier at every one of `resolutions` (its native size is
-    added), weights unchanged, on in-memory data, in one pass.
+    """Evaluates a trained Keras classifier (or segmenter) at every one of `resolutions` (its
+    native size is added), weights unchanged, on in-memory data, in one pass.
 
     Args:
-      model: a Keras functional classifier with one image input (its input size is the native
-        resolution, or pass `native_resolution`).
+      model: a Keras functional classifier or segmenter with one image input (its input size is
+        the native resolution, or pass `native_resolution`).
       data: a `tf.data.Dataset` of `(image, label)` or `{"image", "label"}` elements (single
         images), or a tuple `(images, labels)` of numpy arrays.
       resolutions: input sizes in pixels.
