@@ -10,9 +10,9 @@ cd "$(dirname "$0")/.."
 OUT=${1:-checkpoints}
 PY=${PYTHON:-.venv/bin/python}
 
-$PY -m experiments.train --arch=mobilenetv2 --dataset=fashion_mnist --resolution=32 --epochs=15 --validation_freq=15 \
+$PY -m experiments.train --arch=mobilenetv2 --dataset=fashion_mnist --resolution=32 --epochs=5 --validation_freq=5 \
     --weight_decay=5e-05 --augment=scale_flip --output="$OUT/mobilenetv2_fashion_mnist_32.keras"
-$PY -m experiments.train --arch=nasnetmobile --dataset=fashion_mnist --resolution=32 --epochs=15 --validation_freq=15 \
+$PY -m experiments.train --arch=nasnetmobile --dataset=fashion_mnist --resolution=32 --epochs=5 --validation_freq=5 \
     --weight_decay=5e-05 --augment=scale_flip --output="$OUT/nasnetmobile_fashion_mnist_32.keras"
 $PY -m experiments.train --arch=resnet18_small --dataset=fashion_mnist --resolution=64 --epochs=8 --validation_freq=8 \
     --augment=rrc_flip --output="$OUT/resnet18_small_fashion_mnist_64.keras"

@@ -132,25 +132,25 @@ def test_training_pipeline_augments_reproducibly_with_new_draws_each_epoch():
 
 def test_scale_augmentation_shows_the_image_smaller_on_a_black_canvas():
     """What a lower input resolution shows the model: the whole image at a random side between
-    min_scale and 1 of its own, centred, the rest black; the same seed, the same draw."""
+    min_scale and 1 of its own, at a random position, the rest black; the same seed, the same
+    draw."""
     white = tf.fill((32, 32, 3), 255.0)
-    sides = []
-    for i in range(60):
+    sides, corners = [], set()
+    for i in range(40):
         out = train_lib.augment_image(white, tf.constant([i, 7], tf.int64), "scale")
         ink = out.numpy()[..., 0] > 127
         rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
         side = rows[-1] - rows[0] + 1
         assert side == cols[-1] - cols[0] + 1 and 24 <= side <= 32  # 0.75..1 of 32 px
         assert int(ink.sum()) == pytest.approx(int(side) ** 2, abs=4 * int(side))  # a square (edges blend)
-        assert abs(rows[0] - (32 - rows[-1] - 1)) <= 1  # centred
         sides.append(int(side))
-    assert len(set(sides)) > 4  # the side varies
-    assert 0.3 < np.mean(np.array(sides) == 32) < 0.7  # about half the images are left as they are
+        corners.add((int(rows[0]), int(cols[0])))
+    assert len(set(sides)) > 4 and len(corners) > 10  # the side and the position vary
     seed = tf.constant([3, 1], tf.int64)
     np.testing.assert_array_equal(train_lib.augment_image(white, seed, "scale_flip", 0.5),
                                   train_lib.augment_image(white, seed, "scale_flip", 0.5))
     assert min(int((train_lib.augment_image(white, tf.constant([i, 2], tf.int64), "scale", 0.5).numpy() > 127).any(1)
-                   .any(1).sum()) for i in range(60)) < 20  # down to half the side with min_scale=0.5
+                   .any(1).sum()) for i in range(40)) < 20  # down to half the side with min_scale=0.5
 
 
 def test_random_resized_crop_zooms_into_a_part_of_the_image():
