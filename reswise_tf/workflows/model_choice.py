@@ -12,13 +12,14 @@ forward pass (`data.labels`).
 """
 
 import os
+import warnings
 
 from reswise_tf.data.labels import IMAGENET_CLASSES
 from reswise_tf.data.readers import dataset_labels, load_source
 from reswise_tf.data.source import DataError
 from reswise_tf.models.loading import load_arch, load_hub_preset, load_user_model
 from reswise_tf.models.registry import get_arch
-from reswise_tf.training.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, checkpoint_name
+from reswise_tf.training.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, checkpoint_name, training_record
 from reswise_tf.training.recipes import recipe_for, train_arch
 
 WEIGHTS_CHOICES = ("auto", "imagenet", "none")
@@ -134,7 +135,25 @@ def open_model_and_data(dataset, *, split=None, data_dir=None, download=False, s
             model["weights"] = missing.path
     loaded = open_model(labels, **model)
     source = load_source(dataset, split=split, skip_bad_images=skip_bad_images, **load)
+    warn_if_trained_otherwise(loaded, source)
     return loaded, source
+
+
+def warn_if_trained_otherwise(loaded, source):
+    """Warns when `loaded`'s checkpoint was trained on `source`'s dataset served otherwise (on
+    another canvas, or without one): its accuracy at native will not be its training record's."""
+    identity = loaded.identity or {}
+    weights = identity.get("weights") or identity.get("model_path")
+    record = training_record(weights["path"]) if isinstance(weights, dict) else None
+    if not record or record["config"].get("dataset") != source.name:
+        return
+    trained = record["config"].get("canvas")
+    if trained != source.canvas:
+        def served(canvas):
+            return f"on a {canvas}-px canvas" if canvas else "as stored"
+
+        warnings.warn(f"{weights['path']} was trained on {source.name} {served(trained)}, but is evaluated on it "
+                      f"{served(source.canvas)}: its accuracy at native is not its training record's", stacklevel=2)
 
 
 def _with_data_advice(missing, dataset, split, load):

@@ -25,7 +25,7 @@ from reswise_tf.selection.run import run_selection
 from reswise_tf.training.checkpoint import checkpoint_name, training_record
 from reswise_tf.training.recipes import recipe_for
 from reswise_tf.utils.files import atomic_write_text
-from reswise_tf.workflows.model_choice import open_model, train_missing
+from reswise_tf.workflows.model_choice import open_model, train_missing, warn_if_trained_otherwise
 from reswise_tf.workflows.reduce import run_reduce
 from reswise_tf.workflows.select import select
 
@@ -197,6 +197,7 @@ def _reduce(m, ckpt, settings, test_source, train_source, output_dir, verbose):
     if verbose:
         print(f"== Reducing {m.arch} ({m.resolution}px) on {m.dataset or settings.dataset} test: {list(m.resolutions)}")
     loaded = open_model(test_source.labels, arch=m.arch, weights=ckpt)
+    warn_if_trained_otherwise(loaded, test_source)
     return run_reduce(loaded, test_source, config, output_dir, verbose=verbose, title=m.title,
                       bn_source=train_source if settings.recalibrate_bn else None, bn_images=settings.recalibrate_bn)
 

@@ -135,3 +135,23 @@ def test_the_thesis_command_on_cifar10_trains_its_checkpoint_then_finds_it(tiny,
     assert checkpoint.stat().st_mtime == stamp  # found, not trained again
     with open(tmp_path / "out" / "results.csv") as f:
         assert [line.split(",")[0] for line in f.read().splitlines()[1:]] == ["16", "12", "8"]
+
+
+@pytest.mark.skipif(not os.path.isdir(data.DEBIAN_FASHION_MNIST), reason="Debian's dataset-fashion-mnist is not installed")
+def test_a_checkpoint_trained_on_the_data_served_otherwise_is_named(tmp_path):
+    """A checkpoint whose training record says it saw Fashion-MNIST without the 32-px canvas
+    (the images as stored) warns when evaluated on the canvas, naming both."""
+    import json
+    import warnings
+
+    path = tmp_path / "old.keras"
+    tiny_classifier(32, classes=10).save(path)
+    record = {"config": {"dataset": "fashion_mnist"}, "log": [], "metrics": {}}
+    (tmp_path / "old.json").write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match=r"old.keras was trained on fashion_mnist as stored, but is evaluated on it "
+                                         r"on a 32-px canvas"):
+        model_choice.open_model_and_data("fashion_mnist", model_path=str(path))
+    (tmp_path / "old.json").write_text(json.dumps({**record, "config": {"dataset": "fashion_mnist", "canvas": 32}}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model_choice.open_model_and_data("fashion_mnist", model_path=str(path))
