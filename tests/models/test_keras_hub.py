@@ -261,3 +261,25 @@ def test_segmenters_rebuild_their_encoder_and_resize_their_maps_to_the_new_input
     np.testing.assert_allclose(got, np.asarray(direct(_x(16), training=False)), rtol=1e-5, atol=1e-5)
     with pytest.raises(RescaleError, match="Nearest valid"):
         rescale(original, 20 if family == "deeplabv3" else 12)
+
+
+# The preset architectures built offline from their published configurations (random weights,
+# 1000 classes): (classifier, backbone arguments, published GMACs at 224 px, tolerance).
+PUBLISHED = {
+    "deit_small": (M.DeiTImageClassifier, dict(patch_size=16, num_layers=12, num_heads=6, hidden_dim=384,
+                                                intermediate_dim=1536, backbone=M.DeiTBackbone), 4.6, 0.02),
+    "swin_tiny": (M.SwinTransformerImageClassifier, dict(patch_size=4, window_size=7, embed_dim=96, depths=[2, 2, 6, 2],
+                                                          num_heads=[3, 6, 12, 24],
+                                                          backbone=M.SwinTransformerBackbone), 4.5, 0.02),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_preset_architectures_have_their_published_macs(name):
+    """DeiT-S 4.6 GMACs (Touvron et al. 2021), Swin-T 4.5 GMACs (Liu et al. 2021) at 224 px."""
+    task, kwargs, published, tolerance = PUBLISHED[name]
+    kwargs = dict(kwargs)
+    backbone = kwargs.pop("backbone")(image_shape=(224, 224, 3), **kwargs)
+    macs = count_macs(task(backbone=backbone, num_classes=1000)) / 1e9
+    assert macs == pytest.approx(published, rel=tolerance), macs
