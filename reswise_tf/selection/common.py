@@ -83,7 +83,9 @@ class Selection:
                  else np.array([i for i, c in enumerate(self.chosen) if c == key], np.int64)) for key in keys]
 
     def per_image(self, pool, metric):
-        """float (n,): each image's own score under `metric` (e.g. 1 if correct)."""
+        """float (n,): each image's own score under `metric` (e.g. 1 if correct); `pool` a
+        `StagePool` or one sweep's cache."""
+        pool = StagePool.of(pool)
         out = np.zeros(len(self.rows))
         for key, at in self.groups():
             out[at] = metric.per_image(pool, key, self.rows[at])
@@ -95,6 +97,7 @@ class Selection:
 
     def sums(self, pool, metric):
         """`metric`'s statistics summed over the images."""
+        pool = StagePool.of(pool)
         total = 0.0
         for key, at in self.groups():
             total = total + metric.stats(pool, key, self.rows[at]).sum(axis=0)

@@ -184,7 +184,7 @@ def test_saved_and_loaded_then_rescaled(tmp_path):
 @pytest.mark.parametrize("family, size, message", [
     ("swin", 12, r"every grid at least the window \(4\).*Nearest valid: 16"),
     ("mit", 28, r"multiples of its total stride 8.*Nearest valid: 24, 32"),
-    ("deit", 20, r"multiple of the patch size 8.*Nearest valid: 16, 24"),
+    ("deit", 20, r"multiple of 8 \(the patch size.*Nearest valid: 16, 24"),
     ("vgg", 16, r"(Computed output size would be zero or negative|adaptive_pool)"),
 ])
 def test_sizes_a_family_cannot_run_are_refused(family, size, message):

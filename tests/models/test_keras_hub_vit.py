@@ -85,5 +85,5 @@ def test_inside_a_user_model(model):
 
 
 def test_sizes_that_are_not_patch_multiples_are_refused(model):
-    with pytest.raises(ValueError, match="multiple of the patch size 8.*Nearest valid: 40, 48"):
+    with pytest.raises(ValueError, match="multiple of 8 \\(the patch size.*Nearest valid: 40, 48"):
         rescale(model, 44)
