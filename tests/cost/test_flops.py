@@ -259,17 +259,18 @@ def test_thesis_flops_drop_table(zoo, name):
     assert drops == pytest.approx(THESIS_DROP_PCT[name], abs=0.01)
 
 
+# The deeper ResNets and NASNet at 64 px repeat the same layer kinds at more seconds: `slow`.
 PROFILER_CASES = [
     ("resnet50", 64),
     ("resnet50", 96),
-    ("resnet101", 64),
-    ("resnet101", 96),
-    ("resnet152", 64),
-    ("resnet152", 96),
+    pytest.param("resnet101", 64, marks=pytest.mark.slow),
+    pytest.param("resnet101", 96, marks=pytest.mark.slow),
+    pytest.param("resnet152", 64, marks=pytest.mark.slow),
+    pytest.param("resnet152", 96, marks=pytest.mark.slow),
     ("mobilenet_v2", 32),
     ("mobilenet_v2", 64),
     ("nasnet", 32),
-    ("nasnet", 64),
+    pytest.param("nasnet", 64, marks=pytest.mark.slow),
 ]
 # Profiler total / count_flops, measured: ResNets +0.4..0.6%; the thin MobileNetV2/NASNet layers
 # make BN/bias/add ops weigh more: +1.8..3.1%. Only the conv/matmul part is within 1% (it is exact).

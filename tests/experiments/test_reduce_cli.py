@@ -85,25 +85,31 @@ def test_flops_cli_prints_csv_without_data():
     assert lines[2].startswith("112,")
 
 
+# Each case is a subprocess that imports TensorFlow (~5 s): the default run keeps one of each
+# kind (unknown name, missing file, undecodable image, label sets that do not fit, the thesis's
+# command without its data); the rest are `slow`.
+SLOW = pytest.mark.slow
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
         (["--arch=vgg", "--dataset=cifar10"], "Unknown architecture 'vgg'. Available: convnextbase"),
-        (["--arch=resnet50", "--model_path=x.keras", "--dataset=cifar10"], "exactly one of --arch, --model_path and --hub_preset"),
-        (["--arch=resnet50", "--weights=none", "--dataset=cifar10", "--resolutions=224,abc"], "--resolutions should be"),
-        (["--arch=nasnet", "--weights=none", "--native_resolution=32", "--dataset=folder:{data}",
-          "--resolutions=32,18"], ">= 19 for architecture 'nasnetmobile'"),
-        (["--model_path={flat}", "--dataset=folder:{data}"], "no global pooling.*'flat' \\(Flatten\\)"),
+        pytest.param(["--arch=resnet50", "--model_path=x.keras", "--dataset=cifar10"], "exactly one of --arch, --model_path and --hub_preset", marks=SLOW),
+        pytest.param(["--arch=resnet50", "--weights=none", "--dataset=cifar10", "--resolutions=224,abc"], "--resolutions should be", marks=SLOW),
+        pytest.param(["--arch=nasnet", "--weights=none", "--native_resolution=32", "--dataset=folder:{data}",
+          "--resolutions=32,18"], ">= 19 for architecture 'nasnetmobile'", marks=SLOW),
+        pytest.param(["--model_path={flat}", "--dataset=folder:{data}"], "no global pooling.*'flat' \\(Flatten\\)", marks=SLOW),
         (["--model_path={tmp}/missing.keras", "--dataset=folder:{data}"], "Model file not found"),
-        (["--model_path={tmp}/model.txt", "--dataset=folder:{data}"], "should be a .keras or .h5 model file"),
+        pytest.param(["--model_path={tmp}/model.txt", "--dataset=folder:{data}"], "should be a .keras or .h5 model file", marks=SLOW),
         (["--arch=resnet50", "--weights=none", "--dataset=no_such_dataset"], "Unknown dataset 'no_such_dataset'"),
-        (["--arch=resnet50", "--weights=none", "--dataset=cifar10", "--data_dir={tmp}/tfds"], "not prepared.*--download"),
-        (["--arch=resnet50", "--weights=none", "--dataset=folder:{tmp}/nowhere"], "does not exist"),
+        pytest.param(["--arch=resnet50", "--weights=none", "--dataset=cifar10", "--data_dir={tmp}/tfds"], "not prepared.*--download", marks=SLOW),
+        pytest.param(["--arch=resnet50", "--weights=none", "--dataset=folder:{tmp}/nowhere"], "does not exist", marks=SLOW),
         (["--model_path={tiny}", "--dataset=folder:{bad}", "--resolutions=16"], "Cannot decode image .*broken.png"),
         # Label sets that do not fit, refused before any download or forward pass.
         (["--arch=resnet50", "--weights=imagenet", "--dataset=cifar10"],
          "`weights` has 1000 outputs, but dataset 'cifar10' needs 10 outputs"),
-        (["--model_path={tiny}", "--dataset=folder:{named}"], "`model_path` has 2 outputs, but dataset .* needs 3"),
+        pytest.param(["--model_path={tiny}", "--dataset=folder:{named}"], "`model_path` has 2 outputs, but dataset .* needs 3", marks=SLOW),
         (["--arch=nasnet", "--dataset=cifar10", "--data_dir={tmp}/tfds"],
          "not prepared(.|\n)*Then: No checkpoint of nasnetmobile trained on cifar10(.|\n)*"
          "python -m experiments.train --arch=nasnetmobile --dataset=cifar10 --resolution=32"),
