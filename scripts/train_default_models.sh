@@ -3,7 +3,7 @@
 # Fashion-MNIST (Debian's files, on the 32-px canvas) with the project's own trainer: the exact
 # commands that made the checkpoints shipped in pretrained/ (their recipes:
 # reswise_tf/training/recipes.py, RECIPES; measured results: docs/results/fashion_mnist.md).
-# Times measured here, one training at a time on 2 CPU cores: see docs/results/fashion_mnist.md.
+# Seconds per epoch measured here (two trainings sharing 2 CPU cores): docs/results/fashion_mnist.md.
 # Usage: bash scripts/train_default_models.sh [OUTPUT_DIR]   (default: checkpoints/)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -110,6 +110,11 @@ def plot_pareto(report, path, title=""):
     figures.save_figure(fig, path)
 
 
+# Colours of the fixed points' lines, one per model: none of the selectors' colours (_MARKERS,
+# random's orange, the cascade curve's green).
+_MODEL_COLORS = ("tab:blue", "tab:gray", "tab:cyan", "tab:pink", "tab:olive", "black")
+
+
 def _pareto_panel(ax, report, column, text):
     native_flops = FLOPS_PER_MAC * report.pool.macs[report.pool.reference]
     name = report.results[0].scores[column][0]
@@ -125,11 +130,11 @@ def _pareto_panel(ax, report, column, text):
     for r in fixed:  # one line per model ("model@28"); one sweep: one line of resolutions
         by_model.setdefault(r.setting.rpartition("@")[0], []).append(r)
     for i, (model, rows) in enumerate(by_model.items()):
-        ax.plot([gflops(r) for r in rows], [acc(r) for r in rows], "o-", color=f"C{i % 10}" if model else "tab:blue",
+        ax.plot([gflops(r) for r in rows], [acc(r) for r in rows], "o-", color=_MODEL_COLORS[i % len(_MODEL_COLORS)],
                 label=f"{model} at each resolution" if model else "fixed resolution")
         for r in rows:
-            text = r.setting.rpartition("@")[2]
-            ax.annotate(text, (gflops(r), acc(r)), textcoords="offset points", xytext=(3, 3), fontsize=7)
+            ax.annotate(r.setting.rpartition("@")[2], (gflops(r), acc(r)), textcoords="offset points",
+                        xytext=(3, 3), fontsize=7)
     if report.curve:
         pts = sorted(report.curve, key=gflops)
         ax.plot([gflops(r) for r in pts], [acc(r) for r in pts], ".-", color="tab:green",

@@ -27,7 +27,9 @@ def _outputs(model, x):
     return model(x, training=False).numpy()
 
 
-@pytest.mark.parametrize("arch", sorted(NATIVE))
+# The deeper ResNets repeat ResNet50's blocks: `slow`.
+@pytest.mark.parametrize("arch", [pytest.param(a, marks=pytest.mark.slow) if a in ("resnet101", "resnet152") else a
+                                  for a in sorted(NATIVE)])
 def test_native_size_gives_exactly_the_same_outputs(arch):
     model = _logits_model(arch)
     x = _images(NATIVE[arch])
@@ -110,7 +112,8 @@ def test_original_is_not_modified():
         np.testing.assert_array_equal(a, b.numpy())
 
 
-@pytest.mark.parametrize("arch, sizes, shared", [("mobilenet_v2", (32, 27, 14), True), ("nasnet", (32, 24), False)])
+@pytest.mark.parametrize("arch, sizes, shared", [("mobilenet_v2", (32, 27, 14), True),
+                                                 pytest.param("nasnet", (32, 24), False, marks=pytest.mark.slow)])
 def test_rescale_all_builds_one_model_for_every_size_when_the_graph_allows(arch, sizes, shared):
     """MobileNetV2's correct_pad paddings are fused into 'same' convolutions: one model for
     every size, bitwise equal to rescale at each (odd maps included); NASNet's cells depend on

@@ -369,6 +369,7 @@ def test_count_macs_against_tf_profiler():
     assert sum(einsum.values()) == 2 * 2 * 65 * 65 * 24 * 2
 
 
+@pytest.mark.slow  # a subprocess; the flops command is in the default run with MobileNetV2
 def test_experiments_flops_prints_the_vit_b16_counts():
     from tests.helpers import run_module
 

@@ -38,3 +38,12 @@ def test_the_files_of_a_selection_study(tmp_path):
     index = report.pool.index
     assert sorted(np.r_[split["calibration_index"], split["evaluation_index"]].tolist()) == sorted(index.tolist())
     np.testing.assert_array_equal(split["evaluation_index"], index[report.split.evaluation])
+
+
+def test_the_pareto_axes_name_the_metric_each_plots(tmp_path, monkeypatch):
+    """Each panel's y axis names its column (a fixed point's resolution label once replaced it)."""
+    drawn = []
+    monkeypatch.setattr(selection_report.figures, "save_figure", lambda fig, path: drawn.append(fig))
+    report = run_selection(synthetic_tables(n=200), ("fixed", "random"), trials=2)
+    selection_report.plot_pareto(report, str(tmp_path / "pareto.png"))
+    assert [ax.get_ylabel() for ax in drawn[0].axes] == ["Top-1 Accuracy (%)", "Top-5 Accuracy (%)"]
