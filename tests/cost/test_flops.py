@@ -259,7 +259,7 @@ def test_thesis_flops_drop_table(zoo, name):
     assert drops == pytest.approx(THESIS_DROP_PCT[name], abs=0.01)
 
 
-# The deeper ResNets and NASNet at 64 px repeat the same layer kinds at more seconds: `slow`.
+# The deeper ResNets and NASNet repeat the same layer kinds at more seconds: `slow`.
 PROFILER_CASES = [
     ("resnet50", 64),
     ("resnet50", 96),
@@ -269,7 +269,7 @@ PROFILER_CASES = [
     pytest.param("resnet152", 96, marks=pytest.mark.slow),
     ("mobilenet_v2", 32),
     ("mobilenet_v2", 64),
-    ("nasnet", 32),
+    pytest.param("nasnet", 32, marks=pytest.mark.slow),
     pytest.param("nasnet", 64, marks=pytest.mark.slow),
 ]
 # Profiler total / count_flops, measured: ResNets +0.4..0.6%; the thin MobileNetV2/NASNet layers

@@ -80,6 +80,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow  # the multi-worker test below checks exactly-once evaluation in the default run
 def test_mirrored_over_two_cpus_matches_one_process(setup, tmp_path):
     model_path, folder, reference = setup
     for n in (11, 9):

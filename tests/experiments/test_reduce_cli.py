@@ -85,9 +85,9 @@ def test_flops_cli_prints_csv_without_data():
     assert lines[2].startswith("112,")
 
 
-# Each case is a subprocess that imports TensorFlow (~5 s): the default run keeps one of each
-# kind (unknown name, missing file, undecodable image, label sets that do not fit, the thesis's
-# command without its data); the rest are `slow`.
+# Each case is a subprocess that imports TensorFlow (~5 s): the default run keeps an unknown
+# name, a missing file, label sets that do not fit and the thesis's command without its data; the
+# rest are `slow` (in-process tests check the undecodable image and the unknown dataset too).
 SLOW = pytest.mark.slow
 
 
@@ -102,10 +102,10 @@ SLOW = pytest.mark.slow
         pytest.param(["--model_path={flat}", "--dataset=folder:{data}"], "no global pooling.*'flat' \\(Flatten\\)", marks=SLOW),
         (["--model_path={tmp}/missing.keras", "--dataset=folder:{data}"], "Model file not found"),
         pytest.param(["--model_path={tmp}/model.txt", "--dataset=folder:{data}"], "should be a .keras or .h5 model file", marks=SLOW),
-        (["--arch=resnet50", "--weights=none", "--dataset=no_such_dataset"], "Unknown dataset 'no_such_dataset'"),
+        pytest.param(["--arch=resnet50", "--weights=none", "--dataset=no_such_dataset"], "Unknown dataset 'no_such_dataset'", marks=SLOW),
         pytest.param(["--arch=resnet50", "--weights=none", "--dataset=cifar10", "--data_dir={tmp}/tfds"], "not prepared.*--download", marks=SLOW),
         pytest.param(["--arch=resnet50", "--weights=none", "--dataset=folder:{tmp}/nowhere"], "does not exist", marks=SLOW),
-        (["--model_path={tiny}", "--dataset=folder:{bad}", "--resolutions=16"], "Cannot decode image .*broken.png"),
+        pytest.param(["--model_path={tiny}", "--dataset=folder:{bad}", "--resolutions=16"], "Cannot decode image .*broken.png", marks=SLOW),
         # Label sets that do not fit, refused before any download or forward pass.
         (["--arch=resnet50", "--weights=imagenet", "--dataset=cifar10"],
          "`weights` has 1000 outputs, but dataset 'cifar10' needs 10 outputs"),

@@ -148,7 +148,8 @@ def _transfer_model(constructor, size):
     return keras.Model(image, keras.layers.Dense(10, name="classifier")(x))
 
 
-@pytest.mark.parametrize("constructor, sizes", [("MobileNetV2", (56, 24)), ("EfficientNetB0", (24,)),
+@pytest.mark.parametrize("constructor, sizes", [("MobileNetV2", (56, 24)),
+                                                pytest.param("EfficientNetB0", (24,), marks=pytest.mark.slow),
                                                 pytest.param("NASNetMobile", (24,), marks=pytest.mark.slow)])
 def test_the_transfer_learning_model_with_a_nested_base(constructor, sizes, tmp_path):
     keras.utils.set_random_seed(0)

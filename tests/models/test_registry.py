@@ -68,7 +68,8 @@ SIGNATURE_CASES = ("convnexttiny", "densenet121", "efficientnetb0", "mobilenetv3
                    "resnet18_small", "vgg16", "xception")
 
 
-@pytest.mark.parametrize("name", SIGNATURE_CASES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "nasnetmobile" else n
+                                  for n in SIGNATURE_CASES])
 def test_builder_keyword_signature_matches_keras(name):
     """Every registered builder takes the Keras applications keywords and honours them: a
     pooled feature extractor without the top, and a classifier with the top."""

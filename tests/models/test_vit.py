@@ -266,7 +266,7 @@ def _modules(config):
             yield from _modules(v)
 
 
-@pytest.mark.parametrize("size", [64, 48])
+@pytest.mark.parametrize("size", [pytest.param(64, marks=pytest.mark.slow), 48])  # a subprocess each
 def test_safe_mode_load_in_fresh_process(tmp_path, size):
     m = small()
     randomize_pos(m)

@@ -313,12 +313,13 @@ def _run_cli(*args):
     "args, message",
     [
         (["--arch=nope", "--dataset=fashion_mnist"], "Unknown architecture 'nope'. Available:"),
-        (["--arch=nasnet", "--dataset=fashion_mnist", "--resolution=16"], "integer >= 19"),
-        (["--arch=resnet50", "--dataset=fashion_mnist", "--epochs=0"], "--epochs should be"),
-        (
-            ["--arch=resnet50", "--dataset=no_such_set", "--epochs=1"],
-            "Unknown dataset 'no_such_set'",
-        ),
+        # a subprocess each (~4 s): the rest of the kinds are `slow`
+        pytest.param(["--arch=nasnet", "--dataset=fashion_mnist", "--resolution=16"], "integer >= 19",
+                     marks=pytest.mark.slow),
+        pytest.param(["--arch=resnet50", "--dataset=fashion_mnist", "--epochs=0"], "--epochs should be",
+                     marks=pytest.mark.slow),
+        pytest.param(["--arch=resnet50", "--dataset=no_such_set", "--epochs=1"], "Unknown dataset 'no_such_set'",
+                     marks=pytest.mark.slow),
     ],
 )
 def test_cli_bad_input_is_a_one_line_error(args, message):
