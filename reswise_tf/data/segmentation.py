@@ -44,6 +44,13 @@ def padded(mask):
     return {"mask": tf.cast(filled + IGNORE_LABEL, tf.uint8), "size": shape[:2]}
 
 
+def unpadded(label):
+    """A class map at its own size: `padded`'s {'mask', 'size'} cut back, any other map as it is."""
+    if isinstance(label, dict):
+        return label["mask"][: label["size"][0], : label["size"][1]]
+    return label
+
+
 def tfds_segmentation_source(name, dataset, split, count):
     """A `DataSource` of TFDS set `name` (in `SETS`) from its `dataset` of examples."""
     classes, to_ids = SETS[name]

@@ -1,6 +1,8 @@
 """Figures of a sweep, from its rows alone. Each `plot_*` draws on a matplotlib `ax` (a new
 figure when None) and returns the figure; `save_figure` writes one atomically."""
 
+import numpy as np
+
 from reswise_tf.report.tables import topk_of
 from reswise_tf.utils.files import atomic_path
 
@@ -104,8 +106,6 @@ def plot_segmentation_examples(images, masks, predictions, num_classes, title=""
     """A grid: per image (a row) the image, its label map and the predicted map at each size
     (`predictions`: {resolution: [maps at the label's size]}, highest first); one colour per
     class, pixels not scored (the ignore label, 255) white."""
-    import numpy as np
-
     plt = pyplot()
     sizes = list(predictions)
     fig, axes = plt.subplots(len(images), 2 + len(sizes), figsize=(2.0 * (2 + len(sizes)), 2.0 * len(images)),

@@ -23,6 +23,7 @@ import functools
 import tensorflow as tf
 
 from reswise_tf.data.preprocessing import check_crop_pct, check_preprocess, prepare
+from reswise_tf.data.segmentation import unpadded
 from reswise_tf.data.source import IGNORE_LABEL
 from reswise_tf.utils.checks import check_choice, check_positive_int, check_resolution
 
@@ -126,9 +127,7 @@ def _random_resized_crop(image, seed, min_scale, method="bilinear"):
 def label_map(label, resolution):
     """A segmentation label (a class map, or {"mask", "size"} of a padded one) at `resolution`
     (nearest neighbour: training only; the sweep never resizes a label), int32."""
-    if isinstance(label, dict):
-        label = label["mask"][: label["size"][0], : label["size"][1]]
-    resized = tf.image.resize(tf.cast(label, tf.int32)[..., None], (resolution, resolution), method="nearest")
+    resized = tf.image.resize(tf.cast(unpadded(label), tf.int32)[..., None], (resolution, resolution), method="nearest")
     return tf.ensure_shape(resized[..., 0], (resolution, resolution))
 
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 from reswise_tf.cost import latency
 from reswise_tf.data import describe_ignored
 from reswise_tf.data.preprocessing import prepare
+from reswise_tf.data.segmentation import unpadded
 from reswise_tf.evaluation.predictions import SweepCache
 from reswise_tf.evaluation.resolution_sweep import sweep_tables
 from reswise_tf.evaluation.variants import BN_VARIANT, FLOAT32_VARIANT, bn_variant, float32_variant
@@ -106,14 +107,7 @@ def _segmentation_examples(loaded, source, config, resolutions, output_dir, titl
     to four of the sizes (the largest, the smallest, two between), each map at the label's size."""
     picked = sorted({resolutions[round(i * (len(resolutions) - 1) / 3)] for i in range(4)}, reverse=True)
     examples = list(source.dataset.take(EXAMPLES))
-    masks = []
-    for ex in examples:
-        label = ex["label"]
-        if isinstance(label, dict):  # padded to share a batch: cut back to its own size
-            h, w = (int(v) for v in label["size"].numpy())
-            masks.append(label["mask"].numpy()[:h, :w])
-        else:
-            masks.append(label.numpy())
+    masks = [np.asarray(unpadded(ex["label"])) for ex in examples]  # padded to share a batch: cut back
     channels = loaded.model.inputs[0].shape[-1]
     predictions = {}
     for r in picked:

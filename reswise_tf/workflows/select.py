@@ -116,23 +116,23 @@ def deploy_cascade(sources, selection_dir, target=None):
         raise ValueError(f"No cascade fitted for target {target!r} in {selection_dir!r}. Available: {', '.join(fits)}")
     config = fits[target]
     paths = [str(s) for s in sources]
+    sweeps = load_sweeps(paths)
     if len(paths) == 1:  # one sweep: the stages are its resolutions
-        name = _names(paths)[0]
+        name = next(iter(sweeps))
         config = dataclasses.replace(config, stages=tuple(f"{name}@{r}" for r in config.stages))
-    return _reopened(paths, config)
+    return _reopened(sweeps, paths, config)
 
 
 def native_classifier(results_dir):
     """A one-stage `CascadeClassifier` of the model of the sweep in `results_dir` at its native
     resolution, reopened as the sweep ran it (what a deployed cascade is timed against)."""
-    cache = load_sweeps([str(results_dir)])
-    (name, sweep), = cache.items()
-    return _reopened([str(results_dir)], CascadeConfig((f"{name}@{sweep.native}",), (), "max_prob"))
+    sweeps = load_sweeps([str(results_dir)])
+    (name, sweep), = sweeps.items()
+    return _reopened(sweeps, [str(results_dir)], CascadeConfig((f"{name}@{sweep.native}",), (), "max_prob"))
 
 
-def _reopened(paths, config):
-    """`config` over the models of the sweeps in `paths`, each reopened as its sweep ran it."""
-    sweeps = load_sweeps(paths)
+def _reopened(sweeps, paths, config):
+    """`config` over the models of `sweeps` (`load_sweeps(paths)`), each reopened as its sweep ran it."""
     named = dict(zip(sweeps, paths))
     if StagePool.from_sweeps(sweeps).task != "classification":
         raise ValueError("A deployable cascade classifies: the sweeps are of a segmentation model")
